@@ -1,0 +1,40 @@
+"""README timestamps: RFC 3339, UTC, ``Z``, exactly six fractional digits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+__all__ = ["format_ts", "from_unix", "parse_ts"]
+
+
+def format_ts(when: datetime) -> str:
+    """``2026-02-07T14:30:00.123456Z``; fixed width, so string order is time order."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> datetime:
+    """Parse RFC 3339 with ``Z`` or a numeric offset into aware UTC; digits past microseconds are cut.
+
+    Raises ValueError for anything else, including a timestamp without an offset."""
+    raw = text.strip()
+    if "T" not in raw and "t" not in raw and " " not in raw:
+        raise ValueError("expected an RFC 3339 timestamp")
+    if raw[-1:] in ("Z", "z"):
+        raw = raw[:-1] + "+00:00"
+    head, sep, frac_tail = raw.partition(".")
+    if sep:
+        digits = ""
+        rest = frac_tail
+        while rest and rest[0].isdigit():
+            digits, rest = digits + rest[0], rest[1:]
+        if not digits:
+            raise ValueError("empty fractional seconds")
+        raw = f"{head}.{digits[:6].ljust(6, '0')}{rest}"
+    parsed = datetime.fromisoformat(raw)
+    if parsed.tzinfo is None:
+        raise ValueError("timestamp needs a time zone offset (Z or +HH:MM)")
+    return parsed.astimezone(UTC)
+
+
+def from_unix(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
