@@ -1,0 +1,218 @@
+"""The Gateway: the one path every action takes (features.md §1).
+
+Decide (rules, pure), check the provider, act (the verdict's handler), record (audit, events, counters).
+HTTP dispatches, batch items and internal dispatches all call ``dispatch``; nothing else executes an
+action. Handlers return an ``Outcome``; only ``_record`` writes audit, stream and metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from tidegate.clock import Clock
+from tidegate.errors import ProviderNotFound, RateLimited
+from tidegate.executor.runner import AttemptObserver, Executor
+from tidegate.model.action import Action
+from tidegate.model.caller import Caller
+from tidegate.model.outcome import (
+    ActionError,
+    Deduplicated,
+    DryRun,
+    Executed,
+    Failed,
+    Outcome,
+    Rerouted,
+    Suppressed,
+    Throttled,
+)
+from tidegate.model.verdict import DedupParams, RerouteParams, ThrottleParams, Verdict, VerdictKind
+from tidegate.pipeline.recorder import Recorder
+from tidegate.pipeline.result import DispatchResult
+from tidegate.pipeline.rulebook import RuleBook
+from tidegate.pipeline.throttle import window_for
+from tidegate.rules import key_hash
+from tidegate.store import keys
+from tidegate.store.base import StateStore
+
+__all__ = ["Gateway", "HANDLED_VERDICTS"]
+
+log = logging.getLogger(__name__)
+
+_Handler = Callable[["_Run"], Awaitable[Outcome]]
+
+#: Verdict kinds this build can act on; rule files using others fail to load (RuleBook).
+HANDLED_VERDICTS = frozenset(
+    {
+        VerdictKind.ALLOW,
+        VerdictKind.MODIFY,
+        VerdictKind.DENY,
+        VerdictKind.SUPPRESS,
+        VerdictKind.DEDUPLICATE,
+        VerdictKind.THROTTLE,
+        VerdictKind.REROUTE,
+    }
+)
+
+_EXECUTING_PROVIDER = {
+    VerdictKind.ALLOW,
+    VerdictKind.MODIFY,
+    VerdictKind.DEDUPLICATE,
+    VerdictKind.THROTTLE,
+    VerdictKind.REQUEST_APPROVAL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """Everything a verdict handler needs about one dispatch."""
+
+    received: Action
+    verdict: Verdict
+    now_ts: float
+    observer: AttemptObserver | None
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        rulebook: RuleBook,
+        store: StateStore,
+        executor: Executor,
+        providers: Callable[[str], bool],
+        recorder: Recorder,
+        clock: Clock,
+        max_in_flight: int,
+    ) -> None:
+        self._rulebook = rulebook
+        self._store = store
+        self._executor = executor
+        self._has_provider = providers
+        self._recorder = recorder
+        self._clock = clock
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
+        self._handlers: dict[VerdictKind, _Handler] = {
+            VerdictKind.ALLOW: self._execute_as_sent,
+            VerdictKind.MODIFY: self._execute_as_sent,
+            VerdictKind.DENY: self._suppress,
+            VerdictKind.SUPPRESS: self._suppress,
+            VerdictKind.DEDUPLICATE: self._deduplicate,
+            VerdictKind.THROTTLE: self._throttle,
+            VerdictKind.REROUTE: self._reroute,
+        }
+
+    async def dispatch(
+        self,
+        action: Action,
+        caller: Caller,
+        *,
+        dry_run: bool = False,
+        observer: AttemptObserver | None = None,
+    ) -> DispatchResult:
+        """Run one action through the pipeline and return its final outcome.
+
+        Raises ProviderNotFound (before any state change), RateLimited (in-flight cap) and
+        BackendUnavailable (a store failed before any provider call: nothing executed or recorded)."""
+        if self._in_flight >= self._max_in_flight:
+            raise RateLimited("too many dispatches in flight", retry_after=1)
+        self._in_flight += 1
+        try:
+            return await self._dispatch(action, caller, dry_run, observer)
+        finally:
+            self._in_flight -= 1
+
+    async def _dispatch(
+        self, action: Action, caller: Caller, dry_run: bool, observer: AttemptObserver | None
+    ) -> DispatchResult:
+        now = self._clock.now()
+        verdict = self._rulebook.evaluate(action, now)
+        target = self._target_provider(verdict)
+        if target is not None and not self._has_provider(target):
+            raise ProviderNotFound(target)
+        if dry_run:
+            self._recorder.count_dry_run()
+            return DispatchResult(action, DryRun(verdict.kind.value, verdict.matched_rule, target or action.provider))
+        await self._recorder.ensure_ready()
+        handler = self._handlers[verdict.kind]
+        outcome = await handler(_Run(action, verdict, now.timestamp(), observer))
+        spooled = await self._recorder.record(
+            action=action,
+            provider=action.provider,
+            verdict=verdict.kind.value,
+            matched_rule=verdict.matched_rule,
+            outcome=outcome,
+            caller=caller,
+            dispatched_at=now,
+        )
+        return DispatchResult(action, outcome, spooled)
+
+    @staticmethod
+    def _target_provider(verdict: Verdict) -> str | None:
+        """The provider the verdict would run on (D5); None where nothing is checked."""
+        params = verdict.params
+        if isinstance(params, RerouteParams):
+            return params.target_provider
+        if verdict.kind in _EXECUTING_PROVIDER:
+            return verdict.action.provider
+        return None
+
+    # -- verdict handlers -------------------------------------------------------------------------
+
+    async def _execute_as_sent(self, run: _Run) -> Outcome:
+        action = run.verdict.action
+        result = await self._executor.execute(action, action.provider, observer=run.observer)
+        if isinstance(result, ActionError):
+            return Failed(result)
+        return Executed(result)
+
+    async def _suppress(self, run: _Run) -> Outcome:
+        return Suppressed(run.verdict.matched_rule or "")
+
+    async def _reroute(self, run: _Run) -> Outcome:
+        params = run.verdict.params
+        if not isinstance(params, RerouteParams):
+            raise TypeError("reroute verdict without reroute parameters")
+        target = params.target_provider
+        action = run.verdict.action.replace(provider=target)
+        result = await self._executor.execute(action, target, observer=run.observer)
+        if isinstance(result, ActionError):
+            return Failed(result)
+        return Rerouted(run.received.provider, target, result)
+
+    async def _deduplicate(self, run: _Run) -> Outcome:
+        """First claim of (namespace, tenant, key) executes; a failed execution releases the claim (D9)."""
+        params = run.verdict.params
+        if not isinstance(params, DedupParams):
+            raise TypeError("deduplicate verdict without dedup parameters")
+        action = run.verdict.action
+        effective = action.dedup_key or action.id
+        key = keys.dedup(action.namespace, action.tenant, effective)
+        claim = action.id.encode()
+        if not await self._store.put_if_absent(key, claim, params.ttl_seconds):
+            holder = await self._store.get(key)
+            return Deduplicated(effective, holder.decode() if holder is not None else None)
+        outcome = await self._execute_as_sent(run)
+        if isinstance(outcome, Failed):
+            try:
+                await self._store.delete_if_equals(key, claim)
+            except Exception:
+                log.exception("could not release dedup claim", extra={"action_id": action.id})
+        return outcome
+
+    async def _throttle(self, run: _Run) -> Outcome:
+        """Count this dispatch in its fixed window; over ``max_count`` it is throttled, never executed."""
+        params = run.verdict.params
+        if not isinstance(params, ThrottleParams):
+            raise TypeError("throttle verdict without throttle parameters")
+        action = run.verdict.action
+        window = window_for(run.now_ts, params.window_seconds)
+        rule = run.verdict.matched_rule or ""
+        key = keys.throttle(
+            action.namespace, action.tenant, rule, key_hash(action, params.key_fields), window.start
+        )
+        count = await self._store.incr(key, 1, ttl=2 * params.window_seconds)
+        if count > params.max_count:
+            return Throttled(rule, window.retry_after(run.now_ts))
+        return await self._execute_as_sent(run)

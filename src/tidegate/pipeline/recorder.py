@@ -1,0 +1,163 @@
+"""The record step of the pipeline: audit record, then stream events, then counters, in one place.
+
+A dispatch answers only after its record is committed (group commit keeps that cheap). If the audit
+store fails *after* a provider was called, the action has taken effect: the record goes to the spool
+and the dispatch still answers 200 (features.md §11 "Write failures")."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from tidegate.audit.base import AuditStore
+from tidegate.audit.spool import AuditSpool
+from tidegate.clock import Clock
+from tidegate.errors import BackendUnavailable
+from tidegate.metrics import Metrics
+from tidegate.model.action import Action
+from tidegate.model.audit import AuditRecord
+from tidegate.model.caller import Caller
+from tidegate.model.event import EventType, StreamEvent
+from tidegate.model.ids import new_id
+from tidegate.model.json import JsonValue
+from tidegate.model.outcome import Outcome, audit_details, stream_outcome
+from tidegate.stream.log import EventLog
+
+__all__ = ["Recorder"]
+
+log = logging.getLogger(__name__)
+
+
+class Recorder:
+    def __init__(
+        self,
+        *,
+        audit: AuditStore | None,
+        events: EventLog,
+        metrics: Metrics,
+        clock: Clock,
+        redact: Callable[[JsonValue], JsonValue],
+        store_payload: bool,
+        retention_days: int,
+        spool: AuditSpool | None,
+    ) -> None:
+        self._audit = audit
+        self._events = events
+        self._metrics = metrics
+        self._clock = clock
+        self._redact = redact
+        self._store_payload = store_payload
+        self._retention = timedelta(days=retention_days) if retention_days else None
+        self._spool = spool
+        self._audit_suspect = False
+
+    async def ensure_ready(self) -> None:
+        """Refuse to execute while the audit store is known to be failing (503, nothing executed).
+
+        Only pinged after a failed write, so the healthy hot path costs nothing."""
+        if self._audit is None or not self._audit_suspect:
+            return
+        await self._audit.ping()
+        self._audit_suspect = False
+
+    def count_dry_run(self) -> None:
+        self._metrics.record_dry_run()
+
+    async def record(
+        self,
+        *,
+        action: Action,
+        provider: str,
+        verdict: str,
+        matched_rule: str | None,
+        outcome: Outcome,
+        caller: Caller,
+        dispatched_at: datetime,
+        before: Sequence[StreamEvent] = (),
+        chain_id: str | None = None,
+    ) -> bool:
+        """Audit, then stream (``before`` events precede ``action_dispatched``), then count.
+
+        ``action`` is the action as received (the audit keeps the payload before any modify patch).
+        Returns True when the audit record had to be spooled."""
+        completed_at = self._clock.now()
+        record_id = new_id()
+        spooled = False
+        if self._audit is not None:
+            record = self._audit_record(
+                record_id, action, provider, verdict, matched_rule, outcome, caller, dispatched_at, completed_at,
+                chain_id,
+            )
+            spooled = await self._write(self._audit, record)
+        event = StreamEvent(
+            id=record_id,
+            timestamp=completed_at,
+            type=EventType.ACTION_DISPATCHED,
+            namespace=action.namespace,
+            tenant=action.tenant,
+            fields={"outcome": stream_outcome(outcome), "provider": provider},
+            action_type=action.action_type,
+            action_id=action.id,
+        )
+        await self._events.append([*before, event])
+        for emitted in (*before, event):
+            self._metrics.record_event(emitted.type.value)
+        self._metrics.record_outcome(outcome.category)
+        return spooled
+
+    async def _write(self, audit: AuditStore, record: AuditRecord) -> bool:
+        try:
+            await audit.append(record)
+        except BackendUnavailable:
+            self._audit_suspect = True
+            if self._spool is None:
+                log.error("audit write failed and no spool is configured; record lost", extra={
+                    "action_id": record.action_id, "tenant": record.tenant})
+                return False
+            await asyncio.to_thread(self._spool.append, record)
+            log.error("audit write failed; record spooled", extra={"action_id": record.action_id})
+            return True
+        return False
+
+    def _audit_record(
+        self,
+        record_id: str,
+        action: Action,
+        provider: str,
+        verdict: str,
+        matched_rule: str | None,
+        outcome: Outcome,
+        caller: Caller,
+        dispatched_at: datetime,
+        completed_at: datetime,
+        chain_id: str | None,
+    ) -> AuditRecord:
+        payload = self._redact(action.payload) if self._store_payload else None
+        return AuditRecord(
+            id=record_id,
+            action_id=action.id,
+            chain_id=chain_id,
+            namespace=action.namespace,
+            tenant=action.tenant,
+            provider=provider,
+            action_type=action.action_type,
+            verdict=verdict,
+            matched_rule=matched_rule,
+            outcome=outcome.category,
+            outcome_details=audit_details(outcome),
+            action_payload=payload,
+            metadata=dict(action.metadata),
+            dedup_key=action.dedup_key,
+            fingerprint=action.fingerprint,
+            status=action.status,
+            starts_at=action.starts_at,
+            ends_at=action.ends_at,
+            trace_context=dict(action.trace_context),
+            caller_id=caller.caller_id,
+            auth_method=caller.auth_method.value,
+            dispatched_at=dispatched_at,
+            completed_at=completed_at,
+            expires_at=dispatched_at + self._retention if self._retention else None,
+        )

@@ -1,0 +1,127 @@
+"""The live rule set: loading, atomic reload, runtime toggles kept in the state store (rules.md §11).
+
+Rules themselves are pure (``tidegate.rules``); this module owns the I/O around them: reading the rules
+directory, persisting toggles, and swapping in a new ``RuleSet`` with one assignment so an evaluation
+never sees a half-loaded set."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from types import MappingProxyType
+
+import orjson
+
+from tidegate.model.action import Action
+from tidegate.model.json import JsonObject
+from tidegate.model.verdict import Verdict, VerdictKind
+from tidegate.rules import RuleFileError, RuleLoadError, RuleSet
+from tidegate.store import keys
+from tidegate.store.base import StateStore
+
+__all__ = ["RuleBook", "unsupported_verdicts"]
+
+log = logging.getLogger(__name__)
+
+#: ``load(missing_ok)`` reads the rules directory into a RuleSet or raises RuleLoadError.
+RuleLoader = Callable[[bool], RuleSet]
+
+_CAS_ATTEMPTS = 50
+
+
+def unsupported_verdicts(rules: RuleSet, supported: frozenset[VerdictKind]) -> list[RuleFileError]:
+    """Rules whose verdict this build cannot carry out fail to load instead of misbehaving at dispatch."""
+    return [
+        RuleFileError(rule.source, f"rule '{rule.name}': action.type: '{rule.kind.value}' is not available yet")
+        for rule in rules.rules
+        if rule.kind not in supported
+    ]
+
+
+class RuleBook:
+    def __init__(self, *, load: RuleLoader, store: StateStore, supported: frozenset[VerdictKind]) -> None:
+        self._load = load
+        self._store = store
+        self._supported = supported
+        self._rules = RuleSet.empty()
+        self._overrides: Mapping[str, bool] = MappingProxyType({})
+        self._generation = 0
+
+    @property
+    def rules(self) -> RuleSet:
+        return self._rules
+
+    async def start(self) -> None:
+        """Startup load: a missing directory means zero rules (warned); any error stops startup."""
+        self._rules = await asyncio.to_thread(self._checked_load, True)
+        await self.refresh()
+
+    def evaluate(self, action: Action, now: datetime, **options: object) -> Verdict:
+        return self._rules.evaluate(action, now, overrides=self._overrides, **options)  # type: ignore[arg-type]
+
+    def listing(self) -> list[JsonObject]:
+        """GET /v1/rules items in evaluation order, with the effective ``enabled``."""
+        overrides = self._overrides
+        return [
+            {
+                "name": rule.name,
+                "priority": rule.priority,
+                "enabled": overrides.get(rule.name, rule.enabled),
+                "description": rule.description,
+                "action": rule.kind.value,
+                "source": rule.source,
+            }
+            for rule in self._rules.rules
+        ]
+
+    async def reload(self) -> JsonObject:
+        """Re-read the directory; on any error the previous set stays in force unchanged."""
+        try:
+            rules = await asyncio.to_thread(self._checked_load, False)
+        except RuleLoadError as exc:
+            for error in exc.errors:
+                log.error("rules reload: %s: %s", error.file, error.message)
+            return {
+                "loaded": 0,
+                "errors": [{"file": e.file, "message": e.message} for e in exc.errors],
+                "applied": False,
+            }
+        self._rules = rules
+        self._generation = await self._store.incr(keys.global_key("rules", "generation"))
+        log.info("rules reloaded: %d rules", len(rules.rules))
+        return {"loaded": len(rules.rules), "errors": [], "applied": True}
+
+    async def set_enabled(self, name: str, enabled: bool) -> bool:
+        """Store the toggle cluster-wide (compare-and-set); False when no rule has that name."""
+        if self._rules.find(name) is None:
+            return False
+        key = keys.rule_toggles()
+        for _ in range(_CAS_ATTEMPTS):
+            current = await self._store.get_versioned(key)
+            toggles = _decode(current.value) if current else {}
+            toggles[name] = enabled
+            if await self._store.compare_and_set(key, current.version if current else None, orjson.dumps(toggles)):
+                self._overrides = MappingProxyType(toggles)
+                return True
+        raise RuntimeError("rule toggle kept conflicting")
+
+    async def refresh(self) -> None:
+        """Pick up toggles written by other instances (and at startup, those that survived a restart)."""
+        raw = await self._store.get(keys.rule_toggles())
+        self._overrides = MappingProxyType(_decode(raw) if raw else {})
+
+    def _checked_load(self, missing_ok: bool) -> RuleSet:
+        rules = self._load(missing_ok)
+        problems = unsupported_verdicts(rules, self._supported)
+        if problems:
+            raise RuleLoadError(problems)
+        return rules
+
+
+def _decode(raw: bytes) -> dict[str, bool]:
+    data = orjson.loads(raw)
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): bool(v) for k, v in data.items()}
