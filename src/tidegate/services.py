@@ -98,7 +98,8 @@ async def open_services(settings: Settings, clock: Clock | None = None, *, start
     """Open stores, load rules and build the gateway. Raises ConfigError when the rules do not load."""
     clock = clock or SystemClock()
     store = await open_state_store(settings.state, clock)
-    audit = await open_audit_store(settings.audit, clock)
+    spool = AuditSpool(Path(settings.audit.path).parent / "audit-spool.jsonl") if settings.audit.enabled else None
+    audit = await open_audit_store(settings.audit, clock, spool=spool)
     metrics = Metrics()
     events = LocalEventLog(settings.stream.replay_max_events, settings.stream.replay_max_age_seconds, clock.now)
     redact = Redactor(settings.audit.redact_fields, settings.audit.redact_placeholder)
@@ -115,7 +116,6 @@ async def open_services(settings: Settings, clock: Clock | None = None, *, start
     except RuleLoadError as exc:
         await _close_quietly(store, audit, http)
         raise ConfigError([f"rules: {e.file}: {e.message}" for e in exc.errors]) from exc
-    spool = AuditSpool(Path(settings.audit.path).parent / "audit-spool.jsonl") if audit is not None else None
     recorder = Recorder(
         audit=audit,
         events=events,

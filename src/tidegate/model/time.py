@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["format_ts", "from_unix", "parse_ts"]
+__all__ = ["format_ts", "from_micros", "from_unix", "parse_ts", "to_micros"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def format_ts(when: datetime) -> str:
@@ -38,3 +41,13 @@ def parse_ts(text: str) -> datetime:
 
 def from_unix(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def to_micros(when: datetime) -> int:
+    """Whole microseconds since the Unix epoch, exactly (stores keep instants as sortable integers)."""
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    """Inverse of ``to_micros``: an aware UTC datetime."""
+    return _EPOCH + timedelta(microseconds=micros)

@@ -45,7 +45,7 @@ class RuleBook:
         self._load = load
         self._store = store
         self._supported = supported
-        self._rules = RuleSet.empty()
+        self._rules = RuleSet()
         self._overrides: Mapping[str, bool] = MappingProxyType({})
         self._generation = 0
 
@@ -58,8 +58,12 @@ class RuleBook:
         self._rules = await asyncio.to_thread(self._checked_load, True)
         await self.refresh()
 
-    def evaluate(self, action: Action, now: datetime, **options: object) -> Verdict:
-        return self._rules.evaluate(action, now, overrides=self._overrides, **options)  # type: ignore[arg-type]
+    def evaluate(
+        self, action: Action, now: datetime, *, start_after: int | None = None, skip_approval: bool = False
+    ) -> Verdict:
+        return self._rules.evaluate(
+            action, now, overrides=self._overrides, start_after=start_after, skip_approval=skip_approval
+        )
 
     def listing(self) -> list[JsonObject]:
         """GET /v1/rules items in evaluation order, with the effective ``enabled``."""

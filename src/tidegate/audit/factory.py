@@ -1,0 +1,68 @@
+"""Build the configured AuditStore (config.md §4.3) and open it, or None when the audit trail is off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from tidegate.audit.base import AuditStore
+from tidegate.audit.memory import MemoryAuditStore
+from tidegate.audit.spool import AuditSpool
+from tidegate.audit.sqlite import SqliteAuditStore
+from tidegate.clock import Clock
+from tidegate.errors import ConfigError
+
+__all__ = ["AuditSettingsLike", "open_audit_store"]
+
+
+class AuditSettingsLike(Protocol):
+    """The keys of the ``audit`` section this factory reads (``tidegate.config.AuditSettings``).
+
+    ``redact_fields``, ``redact_placeholder`` and ``store_payload`` shape the record before it reaches
+    the store (``audit/redact.py``); ``retention_days`` sets its ``expires_at``. The group commit needs no
+    ``batch_delay_ms``: a record never waits for more than the commit in progress (``_group_commit.py``)."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    @property
+    def backend(self) -> str: ...
+
+    @property
+    def path(self) -> Path | str: ...
+
+    @property
+    def sync(self) -> bool: ...
+
+    @property
+    def batch_size(self) -> int: ...
+
+    @property
+    def queue_size(self) -> int: ...
+
+
+async def open_audit_store(
+    settings: AuditSettingsLike, clock: Clock, *, spool: AuditSpool | None = None
+) -> AuditStore | None:
+    """Raises BackendUnavailable when the store cannot be opened, ConfigError for a backend not built in.
+
+    ``clock`` is for backends that keep time themselves (none of the built-in ones do); ``spool`` takes
+    the records an asynchronous (``sync = false``) store still cannot write when it closes."""
+    del clock
+    if not settings.enabled:
+        return None
+    store: MemoryAuditStore | SqliteAuditStore
+    if settings.backend == "memory":
+        store = MemoryAuditStore()
+    elif settings.backend == "sqlite":
+        store = SqliteAuditStore(
+            Path(settings.path),
+            batch_size=settings.batch_size,
+            sync=settings.sync,
+            queue_size=settings.queue_size,
+            spool=spool,
+        )
+    else:
+        raise ConfigError([f"config: audit.backend: {settings.backend!r} is not available in this build"])
+    await store.open()
+    return store

@@ -1,0 +1,67 @@
+"""open_audit_store builds the configured audit backend (config.md §4.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from audit_samples import make_record
+
+from tidegate.audit.factory import open_audit_store
+from tidegate.audit.memory import MemoryAuditStore
+from tidegate.audit.spool import AuditSpool
+from tidegate.audit.sqlite import SqliteAuditStore
+from tidegate.clock import ManualClock
+from tidegate.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class _Audit:
+    enabled: bool = True
+    backend: str = "sqlite"
+    path: Path | str = Path("./data/audit.db")
+    sync: bool = True
+    batch_size: int = 256
+    queue_size: int = 10_000
+
+
+async def test_disabled_audit_has_no_store() -> None:
+    assert await open_audit_store(_Audit(enabled=False), ManualClock()) is None
+
+
+async def test_memory_backend() -> None:
+    store = await open_audit_store(_Audit(backend="memory"), ManualClock())
+    assert isinstance(store, MemoryAuditStore)
+    await store.append(make_record())
+    await store.close()
+
+
+async def test_sqlite_backend_with_the_configured_settings(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "audit.db"
+    store = await open_audit_store(_Audit(path=str(path), batch_size=3), ManualClock())
+    try:
+        assert isinstance(store, SqliteAuditStore)
+        await store.append(make_record())
+        assert path.is_file()
+    finally:
+        if store is not None:
+            await store.close()
+
+
+async def test_sqlite_backend_sync_false_spools_on_failure(tmp_path: Path) -> None:
+    spool = AuditSpool(tmp_path / "audit-spool.jsonl")
+    store = await open_audit_store(_Audit(path=tmp_path / "audit.db", sync=False), ManualClock(), spool=spool)
+    assert isinstance(store, SqliteAuditStore)
+    writer = store._writer
+    assert writer is not None
+    await writer.execute_fetchall("PRAGMA query_only = ON")
+    await store.append(make_record())
+    await store.close()
+    assert not spool.is_empty()
+
+
+async def test_postgres_is_not_in_this_build() -> None:
+    with pytest.raises(ConfigError) as raised:
+        await open_audit_store(_Audit(backend="postgres"), ManualClock())
+    assert raised.value.problems == ["config: audit.backend: 'postgres' is not available in this build"]
