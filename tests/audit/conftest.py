@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from audit_samples import AUDIT_BACKENDS, build_audit_store
 
+from tests.audit.audit_samples import AUDIT_BACKENDS, build_audit_store
 from tidegate.audit.base import AuditStore
 
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from audit_samples import T0, make_record
 
+from tests.audit.audit_samples import T0, make_record
 from tidegate.audit.base import AuditQuery, AuditStore
 from tidegate.errors import BackendUnavailable
 from tidegate.model.audit import AuditRecord

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from audit_samples import make_record
 
+from tests.audit.audit_samples import make_record
 from tidegate.audit.factory import open_audit_store
 from tidegate.audit.memory import MemoryAuditStore
 from tidegate.audit.spool import AuditSpool

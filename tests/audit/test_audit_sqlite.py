@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from audit_samples import make_record
 
+from tests.audit.audit_samples import make_record
 from tidegate.audit.base import AuditQuery
 from tidegate.audit.spool import AuditSpool
 from tidegate.audit.sqlite import SqliteAuditStore

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from audit_samples import make_record
 
+from tests.audit.audit_samples import make_record
 from tidegate.audit.base import AuditQuery
 from tidegate.audit.memory import MemoryAuditStore
 from tidegate.audit.spool import AuditSpool

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from store_backends import BACKENDS, build_store
 
+from tests.store.store_backends import BACKENDS, build_store
 from tidegate.clock import ManualClock
 from tidegate.store.base import StateStore
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from store_backends import SWEPT_BACKENDS
 
+from tests.store.store_backends import SWEPT_BACKENDS
 from tidegate.clock import ManualClock
 from tidegate.errors import BackendUnavailable, TidegateError
 from tidegate.store.base import StateStore

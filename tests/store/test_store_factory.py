@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from store_backends import service_url
 
+from tests.store.store_backends import service_url
 from tidegate.clock import ManualClock
 from tidegate.errors import ConfigError
 from tidegate.store.factory import open_state_store
