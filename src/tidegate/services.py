@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 
-from tidegate import __version__
 from tidegate.audit.base import AuditStore
 from tidegate.audit.factory import open_audit_store
 from tidegate.audit.redact import Redactor
@@ -27,6 +26,7 @@ from tidegate.metrics import Metrics
 from tidegate.pipeline.gateway import HANDLED_VERDICTS, Gateway
 from tidegate.pipeline.recorder import Recorder
 from tidegate.pipeline.rulebook import RuleBook
+from tidegate.providers import new_http_client
 from tidegate.providers.registry import ProviderRegistry, build_registry
 from tidegate.rules import RuleLoadError, RuleSet, load_rules
 from tidegate.store.base import StateStore
@@ -103,12 +103,10 @@ async def open_services(settings: Settings, clock: Clock | None = None, *, start
     metrics = Metrics()
     events = LocalEventLog(settings.stream.replay_max_events, settings.stream.replay_max_age_seconds, clock.now)
     redact = Redactor(settings.audit.redact_fields, settings.audit.redact_placeholder)
-    http = httpx.AsyncClient(
-        follow_redirects=False,
-        headers={"User-Agent": f"tidegate/{__version__}"},
-        limits=httpx.Limits(max_connections=settings.executor.max_concurrent, max_keepalive_connections=64),
+    http = new_http_client()
+    providers = build_registry(
+        settings.providers, http, redact, default_timeout=settings.executor.timeout_seconds
     )
-    providers = build_registry(settings.providers, http, redact)
     executor = Executor(providers, settings.executor, record_attempt=metrics.record_attempt)
     rulebook = RuleBook(load=_rule_loader(settings), store=store, supported=HANDLED_VERDICTS)
     try:
