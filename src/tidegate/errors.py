@@ -1,20 +1,20 @@
 """The Tidegate error tree. Code outside ``api/`` raises only these; ``api/errors.py`` maps them to HTTP.
 
-    TidegateError                      code (HTTP status is decided in api/errors.py)
-    ├── InvalidInput                   bad_request
-    │   └── InvalidJson                invalid_json
-    ├── ValidationFailed               validation_error (carries a detail list)
-    ├── Unauthenticated                unauthorized
-    ├── Forbidden                      forbidden
-    ├── NotFound                       not_found
-    │   ├── ProviderNotFound           provider_not_found
-    │   └── FeatureDisabled            feature_disabled
-    ├── Conflict                       conflict
-    ├── PayloadTooLarge                payload_too_large
-    ├── UnsupportedMediaType           unsupported_media_type
-    ├── RateLimited                    rate_limited (carries retry_after seconds)
-    ├── BackendUnavailable             backend_unavailable
-    └── ConfigError                    never reaches HTTP: stops startup with every problem listed
+TidegateError                      code (HTTP status is decided in api/errors.py)
+├── InvalidInput                   bad_request
+│   └── InvalidJson                invalid_json
+├── ValidationFailed               validation_error (carries a detail list)
+├── Unauthenticated                unauthorized
+├── Forbidden                      forbidden
+├── NotFound                       not_found
+│   ├── ProviderNotFound           provider_not_found
+│   └── FeatureDisabled            feature_disabled
+├── Conflict                       conflict
+├── PayloadTooLarge                payload_too_large
+├── UnsupportedMediaType           unsupported_media_type
+├── RateLimited                    rate_limited (carries retry_after seconds)
+├── BackendUnavailable             backend_unavailable
+└── ConfigError                    never reaches HTTP: stops startup with every problem listed
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ class BackendUnavailable(TidegateError):
 
 
 class ConfigError(TidegateError):
-    """Configuration (or rules at startup) is invalid; ``problems`` lists every message, each naming its key."""
+    """Configuration (or rules at startup) is invalid; ``problems`` lists every message, each naming
+    its key."""
 
     code = "configuration"
 

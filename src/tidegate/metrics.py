@@ -32,7 +32,9 @@ class Metrics:
             "tidegate_provider_requests", "Provider attempts by result.", ["provider", "result"], registry=r
         )
         self._p_provider_seconds = Histogram(
-            "tidegate_provider_request_duration_seconds", "Duration of each provider attempt.", ["provider"],
+            "tidegate_provider_request_duration_seconds",
+            "Duration of each provider attempt.",
+            ["provider"],
             registry=r,
         )
         self.stream_subscribers = Gauge(
@@ -48,7 +50,10 @@ class Metrics:
             "tidegate_http_requests", "HTTP requests.", ["method", "route", "status"], registry=r
         )
         self._p_http_seconds = Histogram(
-            "tidegate_http_request_duration_seconds", "HTTP request duration.", ["method", "route"], registry=r
+            "tidegate_http_request_duration_seconds",
+            "HTTP request duration.",
+            ["method", "route"],
+            registry=r,
         )
         Gauge("tidegate_build_info", "Build information.", ["version"], registry=r).labels(__version__).set(1)
         self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
@@ -79,7 +84,10 @@ class Metrics:
         key = ("http", method, route, str(status))
         pair = self._children.get(key)
         if pair is None:
-            pair = (self._p_http.labels(method, route, str(status)), self._p_http_seconds.labels(method, route))
+            pair = (
+                self._p_http.labels(method, route, str(status)),
+                self._p_http_seconds.labels(method, route),
+            )
             self._children[key] = pair
         pair[0].inc()
         pair[1].observe(seconds)

@@ -61,8 +61,11 @@ class Services:
 
     async def probe(self) -> list[str]:
         """Failing parts, in the fixed order of api.md §2 (empty when healthy); each probe bounded to 2 s."""
-        parts: list[tuple[str, object]] = [("state_store", self.store), ("audit_store", self.audit),
-                                           ("event_log", self.events)]
+        parts: list[tuple[str, object]] = [
+            ("state_store", self.store),
+            ("audit_store", self.audit),
+            ("event_log", self.events),
+        ]
         failing = []
         for name, part in parts:
             if part is None:
@@ -90,18 +93,26 @@ def _rule_loader(settings: Settings) -> partial[RuleSet]:
 def _load_rules(missing_ok: bool, **kwargs: object) -> RuleSet:
     directory = kwargs["directory"]
     if missing_ok and isinstance(directory, Path) and not directory.is_dir():
-        log.warning("rules directory %s not found: running with zero rules (every action is allowed)", directory)
+        log.warning(
+            "rules directory %s not found: running with zero rules (every action is allowed)", directory
+        )
     return load_rules(missing_ok=missing_ok, **kwargs)  # type: ignore[arg-type]
 
 
-async def open_services(settings: Settings, clock: Clock | None = None, *, start_workers: bool = True) -> Services:
+async def open_services(
+    settings: Settings, clock: Clock | None = None, *, start_workers: bool = True
+) -> Services:
     """Open stores, load rules and build the gateway. Raises ConfigError when the rules do not load."""
     clock = clock or SystemClock()
     store = await open_state_store(settings.state, clock)
-    spool = AuditSpool(Path(settings.audit.path).parent / "audit-spool.jsonl") if settings.audit.enabled else None
+    spool = (
+        AuditSpool(Path(settings.audit.path).parent / "audit-spool.jsonl") if settings.audit.enabled else None
+    )
     audit = await open_audit_store(settings.audit, clock, spool=spool)
     metrics = Metrics()
-    events = LocalEventLog(settings.stream.replay_max_events, settings.stream.replay_max_age_seconds, clock.now)
+    events = LocalEventLog(
+        settings.stream.replay_max_events, settings.stream.replay_max_age_seconds, clock.now
+    )
     redact = Redactor(settings.audit.redact_fields, settings.audit.redact_placeholder)
     http = new_http_client()
     providers = build_registry(

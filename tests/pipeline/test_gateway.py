@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tidegate.audit.memory import MemoryAuditStore
 from tidegate.audit.base import AuditQuery
+from tidegate.audit.memory import MemoryAuditStore
 from tidegate.clock import ManualClock
 from tidegate.config import ExecutorSettings
 from tidegate.errors import BackendUnavailable, ProviderNotFound, RateLimited
@@ -64,7 +64,9 @@ class Harness:
     rulebook: RuleBook
 
 
-async def harness(rules_yaml: str = "rules: []", providers: Sequence[str] = ("email", "sms", "log")) -> Harness:
+async def harness(
+    rules_yaml: str = "rules: []", providers: Sequence[str] = ("email", "sms", "log")
+) -> Harness:
     clock = ManualClock(START)
     store = MemoryStateStore(clock)
     audit = MemoryAuditStore()
@@ -85,20 +87,36 @@ async def harness(rules_yaml: str = "rules: []", providers: Sequence[str] = ("em
     )
     await rulebook.start()
     recorder = Recorder(
-        audit=audit, events=events, metrics=metrics, clock=clock, redact=lambda p: p,
-        store_payload=True, retention_days=30, spool=None,
+        audit=audit,
+        events=events,
+        metrics=metrics,
+        clock=clock,
+        redact=lambda p: p,
+        store_payload=True,
+        retention_days=30,
+        spool=None,
     )
     gateway = Gateway(
-        rulebook=rulebook, store=store, executor=executor, providers=registry.__contains__,
-        recorder=recorder, clock=clock, max_in_flight=100,
+        rulebook=rulebook,
+        store=store,
+        executor=executor,
+        providers=registry.__contains__,
+        recorder=recorder,
+        clock=clock,
+        max_in_flight=100,
     )
     return Harness(gateway, clock, store, audit, events, metrics, scripted, rulebook)
 
 
 def action(**overrides: object) -> Action:
     values: dict[str, object] = {
-        "id": "a-1", "namespace": "notifications", "tenant": "acme", "provider": "email",
-        "action_type": "send_email", "payload": {"to": "bob@example.com"}, "created_at": START,
+        "id": "a-1",
+        "namespace": "notifications",
+        "tenant": "acme",
+        "provider": "email",
+        "action_type": "send_email",
+        "payload": {"to": "bob@example.com"},
+        "created_at": START,
     }
     values.update(overrides)
     return Action(**values)  # type: ignore[arg-type]
@@ -186,7 +204,10 @@ async def test_dedup_first_claim_executes_then_duplicates_until_ttl() -> None:
     second = await h.gateway.dispatch(action(id="a-2", action_type="welcome", dedup_key="k"), ANONYMOUS)
     assert first.outcome.category == "executed"
     assert second.body() == {
-        "action_id": "a-2", "outcome": "deduplicated", "dedup_key": "k", "original_action_id": "a-1",
+        "action_id": "a-2",
+        "outcome": "deduplicated",
+        "dedup_key": "k",
+        "original_action_id": "a-1",
     }
     h.clock.advance(301)
     third = await h.gateway.dispatch(action(id="a-3", action_type="welcome", dedup_key="k"), ANONYMOUS)
@@ -213,7 +234,9 @@ async def test_dedup_failed_execution_releases_the_key() -> None:
 
 async def test_dedup_keys_do_not_collide_across_escaped_scopes() -> None:
     h = await harness(RULES)
-    a = await h.gateway.dispatch(action(namespace="a:b", tenant="c", action_type="welcome", dedup_key="k"), ANONYMOUS)
+    a = await h.gateway.dispatch(
+        action(namespace="a:b", tenant="c", action_type="welcome", dedup_key="k"), ANONYMOUS
+    )
     b = await h.gateway.dispatch(
         action(id="a-2", namespace="a", tenant="b:c", action_type="welcome", dedup_key="k"), ANONYMOUS
     )
@@ -223,7 +246,10 @@ async def test_dedup_keys_do_not_collide_across_escaped_scopes() -> None:
 async def test_50_concurrent_dispatches_with_one_key_execute_exactly_once() -> None:
     h = await harness(RULES)
     results = await asyncio.gather(
-        *(h.gateway.dispatch(action(id=f"a-{i}", action_type="welcome", dedup_key="k"), ANONYMOUS) for i in range(50))
+        *(
+            h.gateway.dispatch(action(id=f"a-{i}", action_type="welcome", dedup_key="k"), ANONYMOUS)
+            for i in range(50)
+        )
     )
     categories = [r.outcome.category for r in results]
     assert categories.count("executed") == 1 and categories.count("deduplicated") == 49
@@ -233,7 +259,8 @@ async def test_50_concurrent_dispatches_with_one_key_execute_exactly_once() -> N
 async def test_throttle_fixed_window_and_retry_after() -> None:
     h = await harness(RULES)
     outcomes = [
-        (await h.gateway.dispatch(action(id=f"a-{i}", action_type="alert"), ANONYMOUS)).body() for i in range(3)
+        (await h.gateway.dispatch(action(id=f"a-{i}", action_type="alert"), ANONYMOUS)).body()
+        for i in range(3)
     ]
     assert [o["outcome"] for o in outcomes] == ["executed", "executed", "throttled"]
     assert outcomes[2]["rule"] == "throttle"
@@ -241,7 +268,9 @@ async def test_throttle_fixed_window_and_retry_after() -> None:
     other = await h.gateway.dispatch(action(id="b", action_type="alert", payload={"to": "x"}), ANONYMOUS)
     assert other.outcome.category == "executed"  # key_fields: another recipient, another counter
     h.clock.advance(30)
-    assert (await h.gateway.dispatch(action(id="c", action_type="alert"), ANONYMOUS)).outcome.category == "executed"
+    assert (
+        await h.gateway.dispatch(action(id="c", action_type="alert"), ANONYMOUS)
+    ).outcome.category == "executed"
 
 
 async def test_throttled_event_uses_the_stream_form() -> None:
@@ -257,7 +286,10 @@ async def test_failed_after_retries_reports_attempts() -> None:
     h.providers["email"].script = [ProviderError("connection", "connection error: refused", retryable=True)]
     result = await h.gateway.dispatch(action(), ANONYMOUS)
     assert result.body()["error"] == {
-        "code": "connection", "message": "connection error: refused", "retryable": True, "attempts": 3,
+        "code": "connection",
+        "message": "connection error: refused",
+        "retryable": True,
+        "attempts": 3,
     }
     assert h.metrics.snapshot()["failed"] == 1
 
@@ -282,7 +314,10 @@ async def test_dry_run_changes_nothing_but_its_counter() -> None:
     h = await harness(RULES)
     result = await h.gateway.dispatch(action(action_type="page"), ANONYMOUS, dry_run=True)
     assert result.body() == {
-        "action_id": "a-1", "outcome": "dry_run", "verdict": "reroute", "matched_rule": "to-sms",
+        "action_id": "a-1",
+        "outcome": "dry_run",
+        "verdict": "reroute",
+        "matched_rule": "to-sms",
         "would_be_provider": "sms",
     }
     dedup = await h.gateway.dispatch(action(action_type="welcome", dedup_key="k"), ANONYMOUS, dry_run=True)
@@ -338,11 +373,22 @@ async def test_in_flight_cap_answers_429() -> None:
     h2 = await harness()
     registry = ProviderRegistry([Registration(Slow("email"))])
     gateway = Gateway(
-        rulebook=h2.rulebook, store=h2.store,
-        executor=Executor(registry, ExecutorSettings()), providers=registry.__contains__,
-        recorder=Recorder(audit=h2.audit, events=h2.events, metrics=h2.metrics, clock=h2.clock,
-                          redact=lambda p: p, store_payload=True, retention_days=0, spool=None),
-        clock=h2.clock, max_in_flight=2,
+        rulebook=h2.rulebook,
+        store=h2.store,
+        executor=Executor(registry, ExecutorSettings()),
+        providers=registry.__contains__,
+        recorder=Recorder(
+            audit=h2.audit,
+            events=h2.events,
+            metrics=h2.metrics,
+            clock=h2.clock,
+            redact=lambda p: p,
+            store_payload=True,
+            retention_days=0,
+            spool=None,
+        ),
+        clock=h2.clock,
+        max_in_flight=2,
     )
     running = [asyncio.create_task(gateway.dispatch(action(id=f"s{i}"), ANONYMOUS)) for i in range(2)]
     await asyncio.sleep(0)

@@ -21,6 +21,7 @@ __all__ = [
     "JsonObject",
     "JsonValue",
     "Outcome",
+    "Role",
     "StreamEvent",
     "Verdict",
     "VerdictKind",

@@ -41,7 +41,11 @@ class StreamEvent:
     action_id: str | None = None
 
     def to_json(self) -> JsonObject:
-        data: dict[str, JsonValue] = {"id": self.id, "timestamp": format_ts(self.timestamp), "type": self.type.value}
+        data: dict[str, JsonValue] = {
+            "id": self.id,
+            "timestamp": format_ts(self.timestamp),
+            "type": self.type.value,
+        }
         data.update(self.fields)
         data["namespace"] = self.namespace
         data["tenant"] = self.tenant

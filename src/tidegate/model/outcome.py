@@ -61,7 +61,12 @@ class ActionError:
     attempts: int
 
     def to_json(self) -> JsonObject:
-        return {"code": self.code, "message": self.message, "retryable": self.retryable, "attempts": self.attempts}
+        return {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+            "attempts": self.attempts,
+        }
 
 
 class _Outcome:

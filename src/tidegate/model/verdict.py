@@ -127,7 +127,8 @@ class Verdict:
     """The result of one evaluation.
 
     ``action`` is the action after every applied modify patch; ``matched_rule`` is ``None`` only when no
-    rule matched; ``position`` is the deciding rule's index in evaluation order (approvals resume after it)."""
+    rule matched; ``position`` is the deciding rule's index in evaluation order (approvals resume
+    after it)."""
 
     kind: VerdictKind
     matched_rule: str | None

@@ -35,7 +35,7 @@ from tidegate.rules import key_hash
 from tidegate.store import keys
 from tidegate.store.base import StateStore
 
-__all__ = ["Gateway", "HANDLED_VERDICTS"]
+__all__ = ["HANDLED_VERDICTS", "Gateway"]
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,9 @@ class Gateway:
             raise ProviderNotFound(target)
         if dry_run:
             self._recorder.count_dry_run()
-            return DispatchResult(action, DryRun(verdict.kind.value, verdict.matched_rule, target or action.provider))
+            return DispatchResult(
+                action, DryRun(verdict.kind.value, verdict.matched_rule, target or action.provider)
+            )
         await self._recorder.ensure_ready()
         handler = self._handlers[verdict.kind]
         outcome = await handler(_Run(action, verdict, now.timestamp(), observer))

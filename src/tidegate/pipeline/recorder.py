@@ -87,7 +87,15 @@ class Recorder:
         spooled = False
         if self._audit is not None:
             record = self._audit_record(
-                record_id, action, provider, verdict, matched_rule, outcome, caller, dispatched_at, completed_at,
+                record_id,
+                action,
+                provider,
+                verdict,
+                matched_rule,
+                outcome,
+                caller,
+                dispatched_at,
+                completed_at,
                 chain_id,
             )
             spooled = await self._write(self._audit, record)
@@ -113,8 +121,10 @@ class Recorder:
         except BackendUnavailable:
             self._audit_suspect = True
             if self._spool is None:
-                log.error("audit write failed and no spool is configured; record lost", extra={
-                    "action_id": record.action_id, "tenant": record.tenant})
+                log.error(
+                    "audit write failed and no spool is configured; record lost",
+                    extra={"action_id": record.action_id, "tenant": record.tenant},
+                )
                 return False
             await asyncio.to_thread(self._spool.append, record)
             log.error("audit write failed; record spooled", extra={"action_id": record.action_id})

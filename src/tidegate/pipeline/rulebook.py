@@ -34,7 +34,9 @@ _CAS_ATTEMPTS = 50
 def unsupported_verdicts(rules: RuleSet, supported: frozenset[VerdictKind]) -> list[RuleFileError]:
     """Rules whose verdict this build cannot carry out fail to load instead of misbehaving at dispatch."""
     return [
-        RuleFileError(rule.source, f"rule '{rule.name}': action.type: '{rule.kind.value}' is not available yet")
+        RuleFileError(
+            rule.source, f"rule '{rule.name}': action.type: '{rule.kind.value}' is not available yet"
+        )
         for rule in rules.rules
         if rule.kind not in supported
     ]
@@ -106,7 +108,9 @@ class RuleBook:
             current = await self._store.get_versioned(key)
             toggles = _decode(current.value) if current else {}
             toggles[name] = enabled
-            if await self._store.compare_and_set(key, current.version if current else None, orjson.dumps(toggles)):
+            if await self._store.compare_and_set(
+                key, current.version if current else None, orjson.dumps(toggles)
+            ):
                 self._overrides = MappingProxyType(toggles)
                 return True
         raise RuntimeError("rule toggle kept conflicting")

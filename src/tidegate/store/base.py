@@ -54,8 +54,10 @@ class StateStore(Protocol):
 
     async def get_versioned(self, key: str) -> Versioned | None: ...
 
-    async def compare_and_set(self, key: str, version: int | None, value: bytes, ttl: float | None = None) -> bool:
-        """Write only if the key is still at ``version`` (``None``: only if absent). Callers retry on False."""
+    async def compare_and_set(
+        self, key: str, version: int | None, value: bytes, ttl: float | None = None
+    ) -> bool:
+        """Write only if the key is still at ``version`` (``None``: only if absent); retry on False."""
         ...
 
     async def scan(self, prefix: str, cursor: str | None = None, limit: int = 100) -> ScanPage:

@@ -50,11 +50,7 @@ class Supervisor:
         self._tasks.clear()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
     def running(self) -> list[str]:
