@@ -36,7 +36,10 @@ def parse_ts(text: str) -> datetime:
     parsed = datetime.fromisoformat(raw)
     if parsed.tzinfo is None:
         raise ValueError("timestamp needs a time zone offset (Z or +HH:MM)")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
+        raise ValueError("timestamp is out of range") from None
 
 
 def from_unix(seconds: float) -> datetime:

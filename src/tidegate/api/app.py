@@ -1,0 +1,85 @@
+"""The composition root of the HTTP layer: ``create_app`` wires settings, services, middleware and routers.
+
+The lifespan opens the services (``open_services``) unless they are given, keeps them on
+``app.state.services`` for ``deps.get_services``, and closes what it opened on shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from tidegate import __version__
+from tidegate.api.errors import install_error_handlers
+from tidegate.api.middleware import BodyLimits, EdgeMiddleware
+from tidegate.api.openapi import build_openapi
+from tidegate.api.routers import audit, dispatch, docs, health, rules
+from tidegate.clock import Clock
+from tidegate.config import Settings
+from tidegate.services import Services, close_services, open_services
+
+__all__ = ["TidegateApp", "create_app"]
+
+_DESCRIPTION = (
+    "Tidegate: clients send actions, rules decide each action's fate, providers carry it out, and every "
+    "result is audited. Every error has the `Error` body; every response carries `X-Request-ID`."
+)
+
+#: Response headers a browser client may read across origins (when CORS is on).
+_EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "X-Audit-Status", "Location"]
+
+
+class TidegateApp(FastAPI):
+    """FastAPI with Tidegate's OpenAPI document (``openapi.build_openapi``)."""
+
+    def openapi(self) -> dict[str, Any]:
+        return build_openapi(self)
+
+
+def create_app(
+    settings: Settings, *, services: Services | None = None, clock: Clock | None = None
+) -> FastAPI:
+    """Build the ASGI app. With ``services`` given the caller owns them; otherwise the lifespan opens them
+    (with ``clock``, default the system clock) and closes them on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = services if services is not None else await open_services(settings, clock)
+        app.state.services = opened
+        try:
+            yield
+        finally:
+            if services is None:
+                await close_services(opened)
+
+    app = TidegateApp(
+        title="Tidegate",
+        version=__version__,
+        description=_DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    install_error_handlers(app)
+    for module in (health, dispatch, rules, audit, docs):
+        app.include_router(module.router)
+    cors = settings.server.cors
+    if cors.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors.allowed_origins),
+            allow_methods=list(cors.allowed_methods),
+            allow_headers=list(cors.allowed_headers),
+            allow_credentials=cors.allow_credentials,
+            expose_headers=_EXPOSED_HEADERS,
+        )
+    limits = BodyLimits(settings.server.max_body_bytes, settings.server.max_batch_body_bytes)
+    app.add_middleware(EdgeMiddleware, app_state=app.state, limits=limits)
+    return app

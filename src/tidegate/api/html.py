@@ -1,0 +1,26 @@
+"""Headers for the HTML pages (``/docs``, later ``/ui`` and the approval pages), security.md §10."""
+
+from __future__ import annotations
+
+from starlette.responses import HTMLResponse
+
+__all__ = ["DOCS_CSP", "html_response"]
+
+#: Swagger UI needs inline styles (React style attributes) and ``data:`` images (icons in its CSS);
+#: its start-up code is a served script, so no inline script runs and nothing loads from another host.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def html_response(content: str, csp: str) -> HTMLResponse:
+    return HTMLResponse(
+        content,
+        headers={
+            "Content-Security-Policy": csp,
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        },
+    )
