@@ -1,5 +1,26 @@
-"""Live events: the event log every stream event is appended to, and (later) fan-out to subscribers."""
+"""Live events: the event log every stream event is appended to, and its fan-out to subscribers."""
 
-from tidegate.stream.log import EventLog, LocalEventLog
+from tidegate.stream.broadcaster import Broadcaster, Subscription
+from tidegate.stream.emit import EVENT_FIELDS, new_event
+from tidegate.stream.filters import InvalidFilter, StreamFilter, visible
+from tidegate.stream.grants import caller_covers, caller_covers_everything, covers, tenant_matches
+from tidegate.stream.log import Entry, EventLog, LocalEventLog, Position, ReplayPage
 
-__all__ = ["EventLog", "LocalEventLog"]
+__all__ = [
+    "EVENT_FIELDS",
+    "Broadcaster",
+    "Entry",
+    "EventLog",
+    "InvalidFilter",
+    "LocalEventLog",
+    "Position",
+    "ReplayPage",
+    "StreamFilter",
+    "Subscription",
+    "caller_covers",
+    "caller_covers_everything",
+    "covers",
+    "new_event",
+    "tenant_matches",
+    "visible",
+]
