@@ -387,3 +387,18 @@ def test_every_command_exits_2_on_a_config_error(clean: Path) -> None:
     (clean / "tidegate.yaml").write_text("bogus: 1\n")
     for command in (["check-config"], ["check-rules"], ["hash-password"], ["generate-api-key"], ["serve"]):
         assert main(command) == 2
+
+
+def test_log_lines_written_during_a_request_carry_its_id(capsys: pytest.CaptureFixture[str]) -> None:
+    from tidegate.api.request_id import REQUEST_ID
+
+    configure_logging(LoggingSettings(format="json", level="info"))
+    token = REQUEST_ID.set("req-42")
+    try:
+        logging.getLogger("tidegate.test").info("inside")
+    finally:
+        REQUEST_ID.reset(token)
+    logging.getLogger("tidegate.test").info("outside")
+    inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines()[-2:])
+    assert inside["request_id"] == "req-42"
+    assert "request_id" not in outside

@@ -91,12 +91,15 @@ class _TidegateHandler(logging.StreamHandler[TextIO]):
 
 def configure_logging(settings: LoggingSettings) -> None:
     """Route every logger (uvicorn's included) through one stderr handler with the configured format."""
+    from tidegate.api.request_id import RequestIdFilter  # the HTTP layer loads only for commands that log
+
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, _TidegateHandler):
             root.removeHandler(handler)
     handler = _TidegateHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.format == "json" else TextFormatter())
+    handler.addFilter(RequestIdFilter())
     root.addHandler(handler)
     root.setLevel(settings.level.upper())
 

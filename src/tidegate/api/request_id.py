@@ -40,9 +40,12 @@ def request_id_of(scope: Scope) -> str:
 
 
 class RequestIdFilter(logging.Filter):
-    """Adds ``record.request_id`` so a handler's format can say ``%(request_id)s`` on every line."""
+    """Adds ``record.request_id`` to every line written while a request runs, so a log line can be traced
+    back to the response that carried the same ``X-Request-ID``; lines outside a request are left alone."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = REQUEST_ID.get()
+            current = REQUEST_ID.get()
+            if current != "-":
+                record.request_id = current
         return True
