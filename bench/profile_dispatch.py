@@ -5,11 +5,12 @@
     python bench/profile_dispatch.py asgi       # cProfile of POST /v1/dispatch through the ASGI app
 
 ``layers`` times, in one process and interleaved (best of several rounds, so a noisy machine hurts every
-layer alike): a bare Starlette echo, the same echo as a FastAPI route, that echo route inside Tidegate's
-app (its middleware and routing), Tidegate's POST /v1/dispatch, and ``gateway.dispatch`` alone. The
-differences are the cost of each layer. No socket is involved: uvicorn's share is the HTTP figure of
-dispatch.py minus the echo row here. cProfile makes every call slower (a few times for small functions),
-so its µs are for ranking; the unprofiled figure is printed with them."""
+layer alike): a bare Starlette echo, the same echo as a FastAPI route (a reference: POST /v1/dispatch no
+longer passes FastAPI's routing), the echo endpoint served the way POST /v1/dispatch is (Tidegate's app,
+its dispatch shortcut and edge middleware), Tidegate's POST /v1/dispatch, and ``gateway.dispatch``
+alone. The differences are the cost of each layer. No socket is involved: uvicorn's share is the HTTP
+figure of dispatch.py minus the echo row here. cProfile makes every call slower (a few times for small
+functions), so its µs are for ranking; the unprofiled figure is printed with them."""
 
 from __future__ import annotations
 
@@ -28,44 +29,43 @@ from pathlib import Path
 import orjson
 import uvloop
 from fastapi import FastAPI
-from starlette.responses import Response
-from starlette.routing import BaseRoute
 
 from _asgi import post
 from _config import DISPATCH_BODY, Backend, bench_settings
 from _inproc import build_actions
 from _serve import echo_app, echo_endpoint, fastapi_echo_app
-from tidegate.api.app import create_app
+from tidegate.api.app import TidegateApp, create_app
+from tidegate.api.routers import dispatch
+from tidegate.api.shortcut import DispatchShortcut
+from tidegate.config import Settings
 from tidegate.model.caller import ANONYMOUS
 from tidegate.pipeline.gateway import Gateway
 
 BODY = orjson.dumps(DISPATCH_BODY)
 DISPATCH_PATH = "/v1/dispatch"
-ECHO_PATH = "/bench/echo"
 
 Step = Callable[[], Awaitable[object]]
 
 
-def _position(routes: list[BaseRoute], path: str) -> int:
-    """Index of the route (or included router) serving ``path``, so a route inserted there is matched
-    after the same routes as ``path`` is: the two then pay the same routing cost."""
-    for index, route in enumerate(routes):
-        inner = getattr(getattr(route, "original_router", None), "routes", [route])
-        if any(getattr(candidate, "path", None) == path for candidate in inner):
-            return index
-    return len(routes)
-
-
 @asynccontextmanager
 async def tidegate(backend: Backend, directory: Path) -> AsyncIterator[FastAPI]:
-    """Tidegate's app, started, with an extra echo route placed just before /v1/dispatch."""
+    """Tidegate's app, started (its lifespan tunes the collector as under ``tidegate serve``)."""
     app = create_app(bench_settings(directory, backend))
-    app.add_api_route(ECHO_PATH, echo_endpoint, methods=["POST"], response_class=Response)
-    routes = app.router.routes
-    echo = routes.pop()
-    routes.insert(_position(routes, DISPATCH_PATH), echo)
     async with app.router.lifespan_context(app):
         yield app
+
+
+def _shortcut_echo(app: FastAPI) -> FastAPI:
+    """A second app on ``app``'s services whose POST /v1/dispatch shortcut serves the echo endpoint: the
+    edge middleware and the shortcut, with none of the dispatch endpoint's work."""
+    settings: Settings = app.state.services.settings
+    echo = create_app(settings, services=app.state.services)
+    if not isinstance(echo, TidegateApp):
+        raise TypeError("create_app no longer returns a TidegateApp")
+    route = next(r for r in dispatch.router.routes if getattr(r, "path", None) == DISPATCH_PATH)
+    echo._shortcut = DispatchShortcut(route, echo_endpoint, echo.user_middleware)
+    echo._shortcut_built = True
+    return echo
 
 
 def _dispatcher(gateway: Gateway, count: int) -> Step:
@@ -100,8 +100,8 @@ async def layers(backend: Backend, directory: Path, count: int, rounds: int) -> 
         gateway: Gateway = app.state.services.gateway
         steps: dict[str, Step] = {
             "starlette echo": _poster(echo_app(), "/"),
-            "fastapi echo": _poster(fastapi_echo_app(), "/"),
-            "tidegate app, echo route": _poster(app, ECHO_PATH),
+            "fastapi echo (reference)": _poster(fastapi_echo_app(), "/"),
+            "tidegate edge + shortcut, echo endpoint": _poster(_shortcut_echo(app), DISPATCH_PATH),
             "tidegate POST /v1/dispatch": _poster(app, DISPATCH_PATH),
             "gateway.dispatch": _dispatcher(gateway, (rounds + 1) * count),
         }
@@ -116,16 +116,20 @@ async def layers(backend: Backend, directory: Path, count: int, rounds: int) -> 
         f"Per request, best of {rounds} rounds of {count:,} sequential calls ({backend} backends), no socket:"
     )
     for name, value in us.items():
-        print(f"  {name:<44}{value:9.1f} µs")
-    endpoint = us["tidegate POST /v1/dispatch"] - us["tidegate app, echo route"] - us["gateway.dispatch"]
+        print(f"  {name:<50}{value:9.1f} µs")
+    edge = us["tidegate edge + shortcut, echo endpoint"]
+    endpoint = us["tidegate POST /v1/dispatch"] - edge - us["gateway.dispatch"]
     print("Layer costs (differences):")
     for name, value in (
-        ("FastAPI over Starlette", us["fastapi echo"] - us["starlette echo"]),
-        ("Tidegate middleware + routing over FastAPI", us["tidegate app, echo route"] - us["fastapi echo"]),
+        (
+            "FastAPI routing over Starlette (not on the path)",
+            us["fastapi echo (reference)"] - us["starlette echo"],
+        ),
+        ("Tidegate edge + shortcut over Starlette", edge - us["starlette echo"]),
         ("dispatch endpoint outside the pipeline", endpoint),
         ("pipeline (gateway.dispatch)", us["gateway.dispatch"]),
     ):
-        print(f"  {name:<44}{value:9.1f} µs")
+        print(f"  {name:<50}{value:9.1f} µs")
 
 
 def _short(key: tuple[str, int, str]) -> str:

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Message
 
-from tidegate.api.body import MAX_DEPTH, check_depth, check_media_type, parse_json, validate
+from tidegate.api.body import (
+    MAX_DEPTH,
+    check_depth,
+    check_media_type,
+    parse_json,
+    read_json,
+    receive_body,
+    validate,
+)
 from tidegate.api.validation import describe, issues
 from tidegate.errors import InvalidJson, UnsupportedMediaType, ValidationFailed
 from tidegate.model.json import JsonValue
@@ -95,3 +105,49 @@ def test_describe() -> None:
         == "namespace: Field required"
     )
     assert describe([{"loc": [], "msg": "Value error, nope", "type": "value_error"}]) == "Value error, nope"
+
+
+def _receiving(*messages: Message) -> Request:
+    queue = list(messages)
+
+    async def receive() -> Message:
+        return queue.pop(0)
+
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
+
+
+async def test_receive_body_joins_the_chunks() -> None:
+    request = _receiving(
+        {"type": "http.request", "body": b'{"a":', "more_body": True},
+        {"type": "http.request", "body": b"", "more_body": True},
+        {"type": "http.request", "body": b"1}", "more_body": False},
+    )
+    assert await receive_body(request) == b'{"a":1}'
+
+
+async def test_receive_body_single_message_and_empty_body() -> None:
+    assert await receive_body(_receiving({"type": "http.request", "body": b"{}"})) == b"{}"
+    assert await receive_body(_receiving({"type": "http.request"})) == b""
+
+
+async def test_receive_body_raises_when_the_client_leaves() -> None:
+    request = _receiving(
+        {"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}
+    )
+    with pytest.raises(ClientDisconnect):
+        await receive_body(request)
+
+
+async def test_read_json_checks_the_first_content_type() -> None:
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"{}"}
+
+    def request(*content_types: bytes) -> Request:
+        headers = [(b"content-type", value) for value in content_types]
+        return Request({"type": "http", "method": "POST", "path": "/", "headers": headers}, receive)
+
+    assert await read_json(request(b"application/json", b"text/plain")) == {}
+    with pytest.raises(UnsupportedMediaType):
+        await read_json(request(b"text/plain", b"application/json"))
+    with pytest.raises(UnsupportedMediaType):
+        await read_json(request())

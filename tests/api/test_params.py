@@ -7,7 +7,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 
 from tidegate.api.params import QueryBool, parse_bool, query_bool
-from tidegate.api.trace import trace_context
+from tidegate.api.trace import trace_context, trace_context_of
 from tidegate.errors import ValidationFailed
 
 TRUE = ["true", "1", "yes", "on", "TRUE", "Yes", "oN"]
@@ -69,3 +69,22 @@ VALID = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 )
 def test_trace_context(traceparent: str | None, tracestate: str | None, expected: dict[str, str]) -> None:
     assert trace_context(traceparent, tracestate) == expected
+
+
+def test_trace_context_of_raw_headers_takes_the_first_of_each() -> None:
+    other = "00-1af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    headers = [
+        (b"host", b"x"),
+        (b"tracestate", b"first=1"),
+        (b"traceparent", VALID.encode()),
+        (b"traceparent", other.encode()),
+        (b"tracestate", b"second=2"),
+    ]
+    assert trace_context_of(headers) == {"traceparent": VALID, "tracestate": "first=1"}
+    assert trace_context_of([(b"tracestate", b"a=b")]) == {}
+    assert trace_context_of([]) == {}
+
+
+def test_query_bool_reads_the_last_value_like_query_params() -> None:
+    assert query_bool(_request(b"dry_run=true&dry_run=off"), "dry_run") is False
+    assert query_bool(_request(b"other=1"), "dry_run", default=True) is True

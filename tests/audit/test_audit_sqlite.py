@@ -12,7 +12,7 @@ import pytest
 from tests.audit.audit_samples import make_record
 from tidegate.audit.base import AuditQuery
 from tidegate.audit.spool import AuditSpool
-from tidegate.audit.sqlite import SqliteAuditStore
+from tidegate.audit.sqlite import _SCHEMA, SqliteAuditStore
 from tidegate.errors import BackendUnavailable
 from tidegate.model.audit import AuditRecord
 
@@ -109,13 +109,59 @@ async def test_the_schema_has_the_filter_indexes(store: SqliteAuditStore, db: Pa
         "(tenant, dispatched_at, id)",
         "(namespace, dispatched_at, id)",
         "(action_id)",
-        "(chain_id)",
-        "(expires_at)",
+        "(chain_id) WHERE chain_id IS NOT NULL",
+        "(expires_at) WHERE expires_at IS NOT NULL",
         "(dispatched_at, id)",
     }
     assert any("audit_tenant_time" in str(step) for step in plan)
     assert not any("TEMP B-TREE" in str(step) for step in plan)
     assert journal == "wal"
+
+
+@pytest.mark.parametrize(
+    ("sql", "index"),
+    [
+        (
+            "SELECT record FROM audit_records WHERE namespace = ? ORDER BY dispatched_at DESC, id DESC",
+            "audit_namespace_time",
+        ),
+        (
+            "SELECT record FROM audit_records WHERE chain_id = ? ORDER BY dispatched_at DESC, id DESC",
+            "audit_chain_id_set",
+        ),
+        (
+            "SELECT record FROM audit_records WHERE action_id = ? ORDER BY dispatched_at DESC, id DESC",
+            "audit_action_id",
+        ),
+        ("SELECT rowid FROM audit_records WHERE expires_at <= ? LIMIT 1000", "audit_expiring"),
+        (
+            "SELECT record FROM audit_records WHERE dispatched_at >= ? ORDER BY dispatched_at DESC, id DESC",
+            "audit_time",
+        ),
+    ],
+)
+async def test_filters_are_served_by_an_index(
+    store: SqliteAuditStore, db: Path, sql: str, index: str
+) -> None:
+    """The partial indexes serve their filters: ``col = ?`` and ``col <= ?`` imply ``col IS NOT NULL``."""
+    with sqlite3.connect(db) as conn:
+        plan = " ".join(str(step) for step in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ("x",)))
+    assert f"INDEX {index}" in plan
+
+
+async def test_opening_replaces_the_full_chain_and_expiry_indexes(db: Path) -> None:
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as conn:  # a file made before the indexes became partial
+        conn.executescript(_SCHEMA.split("CREATE INDEX")[0])  # the table as it was and is
+        conn.execute("CREATE INDEX audit_chain_id ON audit_records (chain_id)")
+        conn.execute("CREATE INDEX audit_expires_at ON audit_records (expires_at)")
+    store = SqliteAuditStore(db)
+    await store.open()
+    await store.close()
+    with sqlite3.connect(db) as conn:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"audit_chain_id", "audit_expires_at"}.isdisjoint(names)
+    assert {"audit_chain_id_set", "audit_expiring"} <= names
 
 
 async def test_sync_false_returns_before_the_commit_and_close_flushes(db: Path) -> None:

@@ -38,6 +38,8 @@ QueryBool = Annotated[bool, BeforeValidator(_coerce)]
 
 def query_bool(request: Request, name: str, default: bool = False) -> bool:
     """Read one boolean query parameter without FastAPI's parameter machinery (the dispatch hot path)."""
+    if not request.scope.get("query_string"):
+        return default  # most dispatches have no query: skip building QueryParams
     raw = request.query_params.get(name)
     if raw is None:
         return default

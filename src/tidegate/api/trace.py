@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-__all__ = ["trace_context"]
+__all__ = ["trace_context", "trace_context_of"]
 
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _ZERO_TRACE = "0" * 32
@@ -22,3 +23,16 @@ def trace_context(traceparent: str | None, tracestate: str | None) -> dict[str, 
     if tracestate:
         context["tracestate"] = tracestate
     return context
+
+
+def trace_context_of(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """``trace_context`` of a request's raw ASGI headers, read in one pass (first occurrence of each)."""
+    traceparent: str | None = None
+    tracestate: str | None = None
+    for name, value in headers:
+        if name == b"traceparent":
+            if traceparent is None:
+                traceparent = value.decode("latin-1")
+        elif name == b"tracestate" and tracestate is None:
+            tracestate = value.decode("latin-1")
+    return trace_context(traceparent, tracestate)

@@ -1,7 +1,10 @@
 """SQLite AuditStore: group-committed appends on a writer connection, queries on a reader connection.
 
 One table holds a column per filter of api.md §5.2 plus the whole record as JSON. ``dispatched_at`` and
-``expires_at`` are integer microseconds, so ordering and range bounds use plain indexes. Two
+``expires_at`` are integer microseconds, so ordering and range bounds use plain indexes. ``chain_id``
+and ``expires_at`` are indexed only where set (partial indexes: most records belong to no chain, and
+none expire with retention off), so an append updates fewer indexes; ``chain_id = ?`` and
+``expires_at <= ?`` imply ``IS NOT NULL``, so SQLite still serves them from those indexes. Two
 connections because WAL lets readers run beside the writer: a query never waits for a commit, and never
 sees rows of a transaction that has not committed yet. The writer connection is shared by the group
 commit and ``purge`` under one lock, so their transactions never interleave."""
@@ -22,7 +25,7 @@ from tidegate.audit.base import AuditPage, AuditQuery
 from tidegate.audit.spool import AuditSpool
 from tidegate.errors import BackendUnavailable
 from tidegate.model.audit import AuditRecord
-from tidegate.model.json import dumps, loads
+from tidegate.model.json import loads
 from tidegate.model.time import to_micros
 from tidegate.store.sqlite_file import open_connection
 
@@ -50,8 +53,10 @@ CREATE TABLE IF NOT EXISTS audit_records (
 CREATE INDEX IF NOT EXISTS audit_tenant_time ON audit_records (tenant, dispatched_at, id);
 CREATE INDEX IF NOT EXISTS audit_namespace_time ON audit_records (namespace, dispatched_at, id);
 CREATE INDEX IF NOT EXISTS audit_action_id ON audit_records (action_id);
-CREATE INDEX IF NOT EXISTS audit_chain_id ON audit_records (chain_id);
-CREATE INDEX IF NOT EXISTS audit_expires_at ON audit_records (expires_at);
+DROP INDEX IF EXISTS audit_chain_id;
+CREATE INDEX IF NOT EXISTS audit_chain_id_set ON audit_records (chain_id) WHERE chain_id IS NOT NULL;
+DROP INDEX IF EXISTS audit_expires_at;
+CREATE INDEX IF NOT EXISTS audit_expiring ON audit_records (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS audit_time ON audit_records (dispatched_at, id);
 """
 
@@ -270,7 +275,7 @@ def _row(record: AuditRecord) -> _Row:
         record.caller_id,
         to_micros(record.dispatched_at),
         None if record.expires_at is None else to_micros(record.expires_at),
-        dumps(record.to_json()),
+        record.encode(),
     )
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import orjson
 
 from tidegate.model.json import JsonObject, JsonValue
 from tidegate.model.time import format_ts, parse_ts
@@ -64,6 +67,16 @@ class AuditRecord:
 
     def to_json(self) -> JsonObject:
         """The wire form, keys in the order of api.md §5.1."""
+        return cast(JsonObject, self._wire(format_ts))
+
+    def encode(self) -> bytes:
+        """``to_json`` as compact JSON bytes, for stores; orjson writes the timestamps (faster).
+
+        orjson writes an aware UTC datetime as ``format_ts`` does, except that it drops a zero fraction:
+        those (and any other zone) are formatted here."""
+        return orjson.dumps(self._wire(_native_ts), option=orjson.OPT_UTC_Z)
+
+    def _wire(self, ts: Callable[[datetime], object]) -> dict[str, object]:
         return {
             "id": self.id,
             "action_id": self.action_id,
@@ -81,15 +94,15 @@ class AuditRecord:
             "dedup_key": self.dedup_key,
             "fingerprint": self.fingerprint,
             "status": self.status,
-            "starts_at": _ts(self.starts_at),
-            "ends_at": _ts(self.ends_at),
+            "starts_at": None if self.starts_at is None else ts(self.starts_at),
+            "ends_at": None if self.ends_at is None else ts(self.ends_at),
             "trace_context": dict(self.trace_context),
             "caller_id": self.caller_id,
             "auth_method": self.auth_method,
-            "dispatched_at": format_ts(self.dispatched_at),
-            "completed_at": format_ts(self.completed_at),
+            "dispatched_at": ts(self.dispatched_at),
+            "completed_at": ts(self.completed_at),
             "duration_ms": self.duration_ms,
-            "expires_at": _ts(self.expires_at),
+            "expires_at": None if self.expires_at is None else ts(self.expires_at),
         }
 
     @classmethod
@@ -102,5 +115,5 @@ class AuditRecord:
         return cls(**values)
 
 
-def _ts(value: datetime | None) -> str | None:
-    return None if value is None else format_ts(value)
+def _native_ts(when: datetime) -> object:
+    return when if when.microsecond and when.tzinfo is UTC else format_ts(when)

@@ -11,8 +11,13 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def format_ts(when: datetime) -> str:
-    """``2026-02-07T14:30:00.123456Z``; fixed width, so string order is time order."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``2026-02-07T14:30:00.123456Z``; fixed width (years below 1000 too), so string order is time order.
+
+    ``isoformat`` rather than ``strftime``: it takes half the time (this runs several times per
+    dispatch), and glibc's ``%Y`` does not pad years below 1000 to four digits."""
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    return when.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_ts(text: str) -> datetime:

@@ -17,7 +17,7 @@ from tidegate.api.openapi import AUTH_ERRORS, BODY_ERRORS, PROTECTED, Responses,
 from tidegate.api.params import query_bool
 from tidegate.api.request_id import request_id_of
 from tidegate.api.responses import json_response
-from tidegate.api.trace import trace_context
+from tidegate.api.trace import trace_context_of
 from tidegate.model.action import ActionRequest
 from tidegate.model.json import JsonObject, JsonValue, dumps
 
@@ -92,6 +92,7 @@ def _with_spool_header(documented: Responses) -> Responses:
     },
 )
 async def dispatch(request: Request) -> Response:
+    # Also served by api/shortcut.py in front of FastAPI's routing: use only the raw Request here.
     services = services_of(request)
     caller = await get_caller(request)
     body = await read_json(request)
@@ -145,5 +146,4 @@ async def dispatch_batch(request: Request) -> Response:
 
 
 def _trace(request: Request) -> dict[str, str]:
-    headers = request.headers
-    return trace_context(headers.get("traceparent"), headers.get("tracestate"))
+    return trace_context_of(request.scope["headers"])
