@@ -1,8 +1,9 @@
 """``tidegate``: parse the command line, load ``Settings`` once, hand off (config.md §1).
 
-Commands: ``serve``, ``check-config``, ``check-rules``, ``hash-password``, ``generate-api-key``. Each exits
-0 on success and 2 on any config or rules error, after printing every problem to stderr, before anything
-is bound. This is the one module that reads ``os.environ``, and only to pass it to ``load_settings``."""
+Commands: ``serve``, ``check-config``, ``check-rules``, ``migrate``, ``hash-password``,
+``generate-api-key``. Each exits 0 on success and 2 on any config or rules error, after printing every
+problem to stderr, before anything is bound (``migrate`` exits 1 when a database does not answer). This
+is the one module that reads ``os.environ``, and only to pass it to ``load_settings``."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, TextIO
 import orjson
 
 from tidegate.config import LoggingSettings, Settings, load_settings, render_settings
-from tidegate.errors import ConfigError
+from tidegate.errors import BackendUnavailable, ConfigError
 from tidegate.model.time import format_ts
 
 if TYPE_CHECKING:
@@ -277,6 +278,27 @@ def _generate_api_key(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    """Apply the PostgreSQL schema steps the configured backends need (the stores also do it on open)."""
+    settings = _load(args)
+    if settings is None:
+        return EXIT_INVALID
+    import asyncio
+
+    from tidegate.postgres.targets import migration_targets, run_migrations
+
+    targets = migration_targets(settings)
+    if not targets:
+        print("nothing to migrate: neither state.backend nor audit.backend is postgres")
+        return EXIT_OK
+    try:
+        asyncio.run(run_migrations(targets, settings.state.operation_timeout_seconds, print))
+    except BackendUnavailable as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 # --- argument parsing ----------------------------------------------------------------------------------
 
 
@@ -314,6 +336,7 @@ def _parser() -> argparse.ArgumentParser:
     rules.add_argument(
         "directory", nargs="?", metavar="DIR", help="rules directory (default: rules.directory)"
     )
+    command("migrate", _migrate, "apply the PostgreSQL schema migrations of the configured backends")
     command("hash-password", _hash_password, "print an argon2id hash of a password read from the terminal")
     command("generate-api-key", _generate_api_key, "print a new API key and its hash")
     return parser

@@ -7,12 +7,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.postgres.pg_support import open_postgres_audit_store
 from tidegate.audit.base import AuditStore
 from tidegate.audit.memory import MemoryAuditStore
 from tidegate.audit.sqlite import SqliteAuditStore
 from tidegate.model.audit import AuditRecord
 
-AUDIT_BACKENDS = ["memory", "sqlite"]
+AUDIT_BACKENDS = ["memory", "sqlite", "postgres"]
 
 T0 = datetime(2026, 2, 7, 14, 30, tzinfo=UTC)
 
@@ -58,6 +59,8 @@ async def build_audit_store(backend: str, tmp_path: Path) -> AuditStore:
         store = MemoryAuditStore()
     elif backend == "sqlite":
         store = SqliteAuditStore(tmp_path / "audit" / "audit.db")
+    elif backend == "postgres":
+        return await open_postgres_audit_store()
     else:
         raise ValueError(f"unknown backend {backend}")
     await store.open()

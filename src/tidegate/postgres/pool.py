@@ -1,0 +1,192 @@
+"""A bounded asyncpg pool: every call ends within its timeout, and fails only with a Tidegate error.
+
+``run`` acquires a connection and runs one operation on it, all inside one ``asyncio.timeout``: a
+server that is down (connection refused), unreachable (connect timeout), slow or out of free connections
+(pool exhausted) turns into ``BackendUnavailable`` within ``timeout`` seconds, never a hang or a raw
+driver error. A connection interrupted by a timeout or a cancellation is terminated, not returned, so no
+half-finished protocol state is reused. The pool holds no connection it cannot replace: a dead one is
+dropped and the next ``acquire`` connects afresh, so calls succeed again as soon as the server is back.
+
+An operation marked ``idempotent`` is retried on a fresh connection when its connection turns out to be
+dead (the server was restarted, or an administrator terminated it): the retry cannot apply it twice.
+Others are not retried, because a lost connection may have lost the answer of a statement that committed.
+
+Connections carry no session state (no ``SET``, no ``LISTEN``, no open transaction on release), so the
+pool skips asyncpg's per-release ``RESET ALL`` round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import TypeAlias, TypeVar
+from urllib.parse import urlsplit
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from tidegate.errors import BackendUnavailable, TidegateError
+
+__all__ = ["Connection", "PgPool", "describe_url"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"  # not subscriptable at runtime
+
+#: Errors that mean the connection (or the server) is gone, not that the statement was refused.
+_LOST: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # 57P01 terminated by an administrator, 57P03 starting up
+    asyncpg.exceptions.InternalClientError,
+)
+#: Errors that mean the statement was refused for its input: the caller's bug, not an outage.
+_REFUSED: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    ValueError,  # asyncpg could not encode an argument
+)
+_UNAVAILABLE: tuple[type[BaseException], ...] = (*_LOST, asyncpg.PostgresError, TimeoutError)
+
+
+def describe_url(url: str) -> str:
+    """``postgres host:port/db`` without user or password, for messages that clients may see."""
+    try:
+        parts = urlsplit(url)
+        where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
+    except ValueError:
+        where = "?"
+    return f"postgres {where}"
+
+
+async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """Release hook: asyncpg has already rolled back any open transaction; nothing else to reset."""
+
+
+class PgPool:
+    def __init__(self, url: str, *, size: int, timeout: float, role: str) -> None:
+        """``role`` names the pool's user in messages (``state store``, ``audit store``)."""
+        self._url = url
+        self._size = max(1, size)
+        self._timeout = timeout
+        self._what = f"{role} ({describe_url(url)})"
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._pool is not None
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
+    async def open(self) -> None:
+        """Create the pool; connections are made on first use (``run`` reports a server that is down)."""
+        if self._pool is not None:
+            return
+        try:
+            pool = asyncpg.create_pool(
+                self._url,
+                min_size=0,
+                max_size=self._size,
+                timeout=self._timeout,  # connect timeout
+                reset=_keep_session,
+                max_inactive_connection_lifetime=60.0,
+                server_settings={
+                    "application_name": "tidegate",
+                    # The server gives up when the client does: a statement stuck behind a lock must not
+                    # land later, after its caller was told it failed.
+                    "statement_timeout": str(math.ceil(self._timeout * 1000)),
+                },
+            )
+            async with asyncio.timeout(self._timeout):
+                self._pool = await pool
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            raise self.unavailable(exc) from exc
+
+    async def run(
+        self,
+        operation: Callable[[Connection], Awaitable[T]],
+        *,
+        idempotent: bool = False,
+        refused: str | None = None,
+        time_limit: float | None = None,
+    ) -> T:
+        """Run ``operation`` on a pooled connection within ``time_limit`` (default: the pool's timeout).
+
+        Raises ``BackendUnavailable`` when the server does not answer in time, and ``TidegateError``
+        with the ``refused`` message when it rejects the statement's input (a constraint or a value)."""
+        pool = self._pool
+        if pool is None:
+            raise BackendUnavailable(f"{self._what} is not open")
+        attempts_left = self._size + 1 if idempotent else 1
+        try:
+            async with asyncio.timeout(self._timeout if time_limit is None else time_limit):
+                while True:
+                    attempts_left -= 1
+                    try:
+                        return await self._attempt(pool, operation)
+                    except _LOST as exc:
+                        if attempts_left <= 0 or isinstance(exc, _REFUSED):
+                            raise
+                        log.info("%s: connection lost, retrying on a fresh one", self._what)
+        except _REFUSED as exc:
+            raise TidegateError(refused or f"{self._what} refused the statement ({_kind(exc)})") from exc
+        except _UNAVAILABLE as exc:
+            raise self.unavailable(exc) from exc
+
+    async def close(self) -> None:
+        """Wait (up to the timeout) for connections in use, then close them all; terminate on timeout."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await pool.close()
+        except asyncio.CancelledError:
+            pool.terminate()
+            raise
+        except Exception as exc:  # connections still busy at the deadline, or a server gone meanwhile
+            pool.terminate()
+            log.warning("%s: connections terminated on close (%s)", self._what, _kind(exc))
+
+    def unavailable(self, exc: BaseException) -> BackendUnavailable:
+        return BackendUnavailable(f"{self._what} did not answer ({_kind(exc)})")
+
+    async def _attempt(
+        self, pool: asyncpg.Pool[asyncpg.Record], operation: Callable[[Connection], Awaitable[T]]
+    ) -> T:
+        try:
+            conn: Connection = await pool.acquire()
+        except Exception as exc:  # refused, failed, or a URL the driver cannot use: a retry will not help
+            raise self.unavailable(exc) from exc
+        try:
+            return await operation(conn)
+        except BaseException as exc:
+            if not _leaves_connection_usable(exc):
+                # Timed out, cancelled or lost mid-statement: the protocol state is unknown; never reuse it.
+                with contextlib.suppress(asyncpg.InterfaceError):  # already closed and handed back
+                    conn.terminate()
+            raise
+        finally:
+            await pool.release(conn)
+
+
+def _leaves_connection_usable(exc: BaseException) -> bool:
+    """A statement the server refused leaves its connection fine; anything else may not."""
+    if isinstance(exc, _REFUSED):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, _LOST)
+
+
+def _kind(exc: BaseException) -> str:
+    """What went wrong, without the URL: a timeout, the SQLSTATE, or the error class and message."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, asyncpg.PostgresError):
+        return f"{type(exc).__name__} {exc.sqlstate}"
+    return f"{type(exc).__name__}: {exc}"
