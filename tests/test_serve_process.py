@@ -40,6 +40,12 @@ def _free_port() -> int:
 
 @contextmanager
 def serve(workdir: Path) -> Iterator[str]:
+    with serve_process(workdir) as (url, _):
+        yield url
+
+
+@contextmanager
+def serve_process(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`tidegate serve` with ``workdir`` as its working directory (so ./data and ./rules live there)."""
     port = _free_port()
     command = [sys.executable, "-m", "tidegate", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -62,7 +68,7 @@ def serve(workdir: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise AssertionError("tidegate serve did not become healthy")
             time.sleep(0.05)
-        yield url
+        yield url, process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -130,3 +136,29 @@ def test_audit_record_and_dedup_claim_survive_a_restart(workdir: Path) -> None:
         again = httpx.post(f"{url}/v1/dispatch", json=_action("welcome", dedup_key="restart-key"))
         assert again.status_code == 200
         assert again.json()["outcome"] == "deduplicated", again.json()
+
+
+def test_sigterm_ends_open_streams_normally_and_the_process_exits(workdir: Path) -> None:
+    """stream.md §0.7: a graceful shutdown completes open streams (no cut-off at the drain timeout)."""
+    with serve_process(workdir) as (url, process):
+        with httpx.stream("GET", f"{url}/v1/stream", timeout=30.0) as response:
+            assert response.status_code == 200
+            dispatched = httpx.post(f"{url}/v1/dispatch", json=_action("welcome", dedup_key="sigterm"))
+            lines = response.iter_lines()
+            assert next(lines) == "event: action_dispatched"
+            assert next(lines) == f"id: {_event_id(dispatched)}"
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            rest = list(lines)  # ends without a protocol error: the terminating chunk arrived
+            assert time.monotonic() - started < 10, "the stream was held until the drain timeout"
+        assert rest[0].startswith("data: ")
+        assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+
+
+def _event_id(response: httpx.Response) -> str:
+    """The event id of a dispatch's ``action_dispatched``: the audit record id (stream.md §1.3)."""
+    record = httpx.get(
+        f"{response.url.scheme}://{response.url.netloc.decode()}/v1/audit/{response.json()['action_id']}"
+    )
+    event_id: str = record.json()["id"]
+    return event_id
