@@ -5,15 +5,19 @@ TidegateError                      code (HTTP status is decided in api/errors.py
 │   └── InvalidJson                invalid_json
 ├── ValidationFailed               validation_error (carries a detail list)
 ├── Unauthenticated                unauthorized
+│   └── InvalidCredentials         invalid_credentials (wrong username or password at login)
 ├── Forbidden                      forbidden
 ├── NotFound                       not_found
 │   ├── ProviderNotFound           provider_not_found
-│   └── FeatureDisabled            feature_disabled
+│   ├── FeatureDisabled            feature_disabled
+│   └── AuthDisabled               auth_disabled (login/logout while ``auth.enabled`` is false)
 ├── Conflict                       conflict
 ├── PayloadTooLarge                payload_too_large
 ├── UnsupportedMediaType           unsupported_media_type
 ├── RateLimited                    rate_limited (carries retry_after seconds)
+│   └── TooManyConnections         too_many_connections (an SSE connection limit; stream.md §0.6)
 ├── BackendUnavailable             backend_unavailable
+│   └── StreamingDisabled          streaming_disabled (``stream.enabled`` is false)
 └── ConfigError                    never reaches HTTP: stops startup with every problem listed
 """
 
@@ -23,18 +27,22 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 __all__ = [
+    "AuthDisabled",
     "BackendUnavailable",
     "ConfigError",
     "Conflict",
     "FeatureDisabled",
     "Forbidden",
+    "InvalidCredentials",
     "InvalidInput",
     "InvalidJson",
     "NotFound",
     "PayloadTooLarge",
     "ProviderNotFound",
     "RateLimited",
+    "StreamingDisabled",
     "TidegateError",
+    "TooManyConnections",
     "Unauthenticated",
     "UnsupportedMediaType",
     "ValidationFailed",
@@ -74,6 +82,12 @@ class Unauthenticated(TidegateError):
     code = "unauthorized"
 
 
+class InvalidCredentials(Unauthenticated):
+    """A login with an unknown username or a wrong password: one answer for both (api.md §13)."""
+
+    code = "invalid_credentials"
+
+
 class Forbidden(TidegateError):
     code = "forbidden"
 
@@ -92,6 +106,10 @@ class ProviderNotFound(NotFound):
 
 class FeatureDisabled(NotFound):
     code = "feature_disabled"
+
+
+class AuthDisabled(NotFound):
+    code = "auth_disabled"
 
 
 class Conflict(TidegateError):
@@ -115,11 +133,27 @@ class RateLimited(TidegateError):
         self.retry_after = max(1, retry_after)
 
 
+class TooManyConnections(RateLimited):
+    """Every SSE connection slot of the caller's bucket is taken (stream.md §0.6); retry after 5 s."""
+
+    code = "too_many_connections"
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message, retry_after)
+
+
 class BackendUnavailable(TidegateError):
     """A state store, audit store or event log did not answer; raised from the foreign error at the edge."""
 
     code = "backend_unavailable"
     retryable = True
+
+
+class StreamingDisabled(BackendUnavailable):
+    """SSE endpoints are switched off in config (``stream.enabled: false``): 503, not worth retrying."""
+
+    code = "streaming_disabled"
+    retryable = False
 
 
 class ConfigError(TidegateError):

@@ -29,9 +29,15 @@ from tidegate.pipeline.rulebook import RuleBook
 from tidegate.providers import new_http_client
 from tidegate.providers.registry import ProviderRegistry, build_registry
 from tidegate.rules import RuleLoadError, RuleSet, load_rules
+from tidegate.security import Authenticator, open_authenticator
 from tidegate.store.base import StateStore
 from tidegate.store.factory import open_state_store
-from tidegate.stream.log import LocalEventLog
+from tidegate.stream.broadcaster import Broadcaster
+from tidegate.stream.connections import LocalConnectionSlots
+from tidegate.stream.factory import open_event_log
+from tidegate.stream.log import EventLog, LocalEventLog
+from tidegate.stream.spool import EventSpool
+from tidegate.workers.auth_watch import AuthFileWatcher
 from tidegate.workers.rules_watch import RulesWatcher
 from tidegate.workers.supervisor import Loop, Supervisor
 
@@ -48,7 +54,9 @@ class Services:
     clock: Clock
     store: StateStore
     audit: AuditStore | None
-    events: LocalEventLog
+    events: EventLog
+    broadcaster: Broadcaster
+    connections: LocalConnectionSlots
     metrics: Metrics
     providers: ProviderRegistry
     executor: Executor
@@ -57,6 +65,8 @@ class Services:
     supervisor: Supervisor
     spool: AuditSpool | None
     http: httpx.AsyncClient
+    event_spool: EventSpool | None = None  # with a shared event log: events whose append failed
+    auth: Authenticator | None = None  # None: authentication is disabled (every caller is anonymous)
     _closed: bool = field(default=False, repr=False)
 
     async def probe(self) -> list[str]:
@@ -105,14 +115,27 @@ async def open_services(
     """Open stores, load rules and build the gateway. Raises ConfigError when the rules do not load."""
     clock = clock or SystemClock()
     store = await open_state_store(settings.state, clock)
+    try:
+        auth = open_authenticator(settings.auth, store, clock)
+    except ConfigError:
+        await store.close()
+        raise
     spool = (
         AuditSpool(Path(settings.audit.path).parent / "audit-spool.jsonl") if settings.audit.enabled else None
     )
-    audit = await open_audit_store(settings.audit, clock, spool=spool)
+    audit = await open_audit_store(settings.audit, clock, spool=spool, shared=settings.state)
     metrics = Metrics()
-    events = LocalEventLog(
-        settings.stream.replay_max_events, settings.stream.replay_max_age_seconds, clock.now
+    try:
+        events = await open_event_log(settings, clock)
+    except BaseException:
+        await _close_quietly(store, audit, None)
+        raise
+    event_spool = (
+        None
+        if isinstance(events, LocalEventLog)  # never refuses an append
+        else EventSpool(Path(settings.audit.path).parent / "events-spool.jsonl")
     )
+    broadcaster = Broadcaster(events, on_lagged=metrics.stream_lagged.inc)
     redact = Redactor(settings.audit.redact_fields, settings.audit.redact_placeholder)
     http = new_http_client()
     providers = build_registry(
@@ -124,6 +147,7 @@ async def open_services(
         await rulebook.start()
     except RuleLoadError as exc:
         await _close_quietly(store, audit, http)
+        await events.close()
         raise ConfigError([f"rules: {e.file}: {e.message}" for e in exc.errors]) from exc
     recorder = Recorder(
         audit=audit,
@@ -134,6 +158,7 @@ async def open_services(
         store_payload=settings.audit.store_payload,
         retention_days=settings.audit.retention_days,
         spool=spool,
+        event_spool=event_spool,
     )
     gateway = Gateway(
         rulebook=rulebook,
@@ -150,6 +175,8 @@ async def open_services(
         store=store,
         audit=audit,
         events=events,
+        broadcaster=broadcaster,
+        connections=LocalConnectionSlots(),
         metrics=metrics,
         providers=providers,
         executor=executor,
@@ -158,6 +185,8 @@ async def open_services(
         supervisor=Supervisor(),
         spool=spool,
         http=http,
+        event_spool=event_spool,
+        auth=auth,
     )
     _add_loops(services)
     if start_workers:
@@ -171,17 +200,35 @@ def _add_loops(services: Services) -> None:
         watcher = RulesWatcher(Path(settings.rules.directory), services.rulebook.reload)
         supervisor.add(Loop("rules-watch", 0.25, watcher.tick))
     supervisor.add(Loop("rules-sync", settings.rules.sync_interval_seconds, services.rulebook.refresh))
+    if services.auth is not None and settings.auth.watch:
+        auth_file = services.auth.auth_file
+        supervisor.add(Loop("auth-watch", 0.25, AuthFileWatcher(auth_file.path, auth_file.reload).tick))
+    event_spool = services.event_spool
+    if event_spool is not None:  # part of the dispatch path (features.md §11), not optional background
+
+        async def replay_events() -> None:
+            if event_spool.holds_events:
+                try:
+                    replayed = await event_spool.replay(services.events)
+                except BackendUnavailable:
+                    return  # still down: the next tick retries
+                log.info("event spool: appended %d events", replayed)
+
+        supervisor.add(Loop("event-spool-replay", 1.0, replay_events))
     if not settings.background.enabled:
         return
 
     async def sweep() -> None:
         await services.store.sweep(services.clock.now())
 
-    async def trim_events() -> None:
-        services.events.trim()
-
     supervisor.add(Loop("state-sweep", settings.state.sweep_interval_seconds, sweep))
-    supervisor.add(Loop("event-log-trim", 60.0, trim_events))
+    events = services.events
+    if isinstance(events, LocalEventLog):  # shared logs trim themselves, from their tail task
+
+        async def trim_events() -> None:
+            events.trim()
+
+        supervisor.add(Loop("event-log-trim", 60.0, trim_events))
     audit, spool = services.audit, services.spool
     if audit is not None:
 
@@ -206,14 +253,15 @@ async def close_services(services: Services) -> None:
     if services._closed:
         return
     services._closed = True
+    services.broadcaster.close()  # open streams end normally; clients resume with Last-Event-ID
     await services.supervisor.stop()
     await services.providers.close()
     await _close_quietly(services.store, services.audit, services.http)
     await services.events.close()
 
 
-async def _close_quietly(store: StateStore, audit: AuditStore | None, http: httpx.AsyncClient) -> None:
-    for closer in (audit.close if audit else None, store.close, http.aclose):
+async def _close_quietly(store: StateStore, audit: AuditStore | None, http: httpx.AsyncClient | None) -> None:
+    for closer in (audit.close if audit else None, store.close, http.aclose if http else None):
         if closer is None:
             continue
         try:

@@ -18,6 +18,8 @@ ROUTES = {
     ("get", "/metrics/prometheus"),
     ("post", "/v1/dispatch"),
     ("post", "/v1/dispatch/batch"),
+    ("post", "/v1/dispatch/stream"),
+    ("get", "/v1/stream"),
     ("get", "/v1/rules"),
     ("post", "/v1/rules/reload"),
     ("put", "/v1/rules/{name}/enabled"),
@@ -146,10 +148,15 @@ def test_every_error_status_uses_the_error_schema(document: dict[str, object]) -
             {"200", "400", "401", "403", "413", "415", "422", "429", "500", "503"},
         ),
         (
+            ("post", "/v1/dispatch/stream"),
+            {"200", "400", "401", "403", "404", "413", "415", "422", "429", "500", "503"},
+        ),
+        (
             ("put", "/v1/rules/{name}/enabled"),
             {"200", "400", "401", "403", "404", "413", "415", "422", "429", "500", "503"},
         ),
         (("get", "/v1/audit"), {"200", "400", "401", "403", "404", "422", "429", "500", "503"}),
+        (("get", "/v1/stream"), {"200", "400", "401", "403", "429", "500", "503"}),
         (("get", "/health"), {"200", "500", "503"}),
     ],
 )

@@ -26,6 +26,21 @@ _START_TIMEOUT = 20.0
 _STOP_TIMEOUT = 20.0
 
 
+class _DrainingServer(uvicorn.Server):
+    """Ends open streams when shutdown begins, as ``tidegate serve`` does on SIGTERM (``api/drain.py``);
+    a server in a thread gets no signal, so without this a test's open stream would hold ``stop``."""
+
+    def __init__(self, config: uvicorn.Config, app: ASGIApp) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        services = getattr(getattr(self._app, "state", None), "services", None)
+        if services is not None:
+            services.broadcaster.close()
+        await super().shutdown(sockets)
+
+
 class ServerThread:
     """One uvicorn server for ``app`` on a socket bound before start (so the port is known and free)."""
 
@@ -36,9 +51,14 @@ class ServerThread:
         host, port = self._socket.getsockname()[:2]
         self.url = f"http://{host}:{port}"
         config = uvicorn.Config(app, loop="asyncio", lifespan="on", log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
+        self._server = _DrainingServer(config, app)
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{port}", daemon=True)
         self._error: BaseException | None = None
+
+    @property
+    def server(self) -> uvicorn.Server:
+        """The uvicorn server (its ``server_state.connections`` show the open connections)."""
+        return self._server
 
     def _run(self) -> None:
         try:

@@ -18,7 +18,7 @@ from tidegate.model.json import JsonObject
 from tidegate.stream.broadcaster import Broadcaster, Subscription
 from tidegate.stream.filters import StreamFilter
 from tidegate.stream.frames import REPLAY_WINDOW_EXCEEDED, encode_event, lagged
-from tidegate.stream.log import Entry, Listener, LocalEventLog, Position, ReplayPage
+from tidegate.stream.log import Entry, GapListener, Listener, LocalEventLog, Position, ReplayPage
 
 WINDOW = REPLAY_WINDOW_EXCEEDED
 
@@ -90,6 +90,61 @@ async def test_receive_returns_an_empty_list_when_idle() -> None:
     subscription = broadcaster.subscribe(ANONYMOUS)
     assert await subscription.receive(max_wait=0) == []
     assert await subscription.receive(max_wait=0.001) == []
+
+
+async def _woken(subscription: Subscription, log: LocalEventLog, n: int, max_wait: float) -> None:
+    """One ``receive`` that starts waiting with ``max_wait`` and is woken by event ``n``."""
+    waiting = asyncio.create_task(subscription.receive(max_wait=max_wait))
+    await asyncio.sleep(0)
+    await log.append([ev(n)])
+    assert await waiting == [frame(n)]
+
+
+async def test_one_keep_alive_timer_serves_many_woken_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    log, broadcaster = setup()
+    subscription = broadcaster.subscribe(ANONYMOUS)
+    loop = asyncio.get_running_loop()
+    scheduled: list[float] = []
+    call_at = loop.call_at  # asyncio's call_later goes through call_at too
+
+    def counting(when: float, *args: object, **kwargs: object) -> asyncio.TimerHandle:
+        scheduled.append(when)
+        return call_at(when, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loop, "call_at", counting)
+    for n in range(1, 21):
+        await _woken(subscription, log, n, max_wait=30)
+    assert len(scheduled) == 1
+
+
+async def test_a_short_wait_after_a_long_one_still_ends_on_time() -> None:
+    log, broadcaster = setup()
+    subscription = broadcaster.subscribe(ANONYMOUS)
+    await _woken(subscription, log, 1, max_wait=60)  # leaves a timer set 60 s ahead
+    async with asyncio.timeout(5):
+        assert await subscription.receive(max_wait=0.01) == []
+
+
+async def test_a_timer_set_by_an_earlier_wait_does_not_end_a_later_one_early() -> None:
+    log, broadcaster = setup()
+    subscription = broadcaster.subscribe(ANONYMOUS)
+    loop = asyncio.get_running_loop()
+    await _woken(subscription, log, 1, max_wait=0.05)  # its timer fires in 0.05 s
+    await asyncio.sleep(0.03)
+    started = loop.time()
+    assert await subscription.receive(max_wait=0.05) == []
+    assert loop.time() - started >= 0.045
+
+
+async def test_close_cancels_the_keep_alive_timer() -> None:
+    log, broadcaster = setup()
+    subscription = broadcaster.subscribe(ANONYMOUS)
+    await _woken(subscription, log, 1, max_wait=60)
+    subscription.close()
+    gone = weakref.ref(subscription)
+    del subscription
+    gc.collect()
+    assert gone() is None
 
 
 async def test_receive_limit_and_async_iteration() -> None:
@@ -393,7 +448,7 @@ class DeferredLog:
             self.failures -= 1
             raise BackendUnavailable("event log unavailable")
 
-    def add_listener(self, listener: Listener) -> None:
+    def add_listener(self, listener: Listener, on_gap: GapListener | None = None) -> None:
         self.listeners.append(listener)
 
     def remove_listener(self, listener: Listener) -> None:
@@ -497,3 +552,48 @@ async def test_isolation_stays_right_past_the_visibility_cache_size() -> None:
         await log.append([ev(n, tenant=f"acme.t{n}"), ev(n + 100000, tenant=f"other.t{n}")])
     frames = await drain(subscription)
     assert frames == [frame(n, tenant=f"acme.t{n}") for n in range(5000)]
+
+
+class GapLog(LocalEventLog):
+    """A local log that can announce a gap, as a shared log does after an outage (§1.11)."""
+
+    def __init__(self) -> None:
+        super().__init__(1000, 3600, ManualClock(T0).now)
+        self.gap_listeners: list[GapListener] = []
+
+    def add_listener(self, listener: Listener, on_gap: GapListener | None = None) -> None:
+        super().add_listener(listener)
+        if on_gap is not None:
+            self.gap_listeners.append(on_gap)
+
+    def announce_gap(self) -> None:
+        for on_gap in self.gap_listeners:
+            on_gap()
+
+
+async def test_a_gap_in_the_log_reaches_live_subscribers_after_their_pending_lag() -> None:
+    log = GapLog()
+    broadcaster = Broadcaster(log)
+    live = broadcaster.subscribe(ANONYMOUS)
+    small = broadcaster.subscribe(ANONYMOUS, queue_size=1)
+    await log.append([ev(1), ev(2)])  # ``small`` keeps 1 and drops 2
+    assert await live.receive(limit=10) == [frame(1), frame(2)]
+    receiving = asyncio.create_task(live.receive(limit=10))
+    await asyncio.sleep(0)
+    log.announce_gap()
+    log.announce_gap()  # a second gap before the client read anything: still one frame
+    assert await receiving == [WINDOW]  # a waiting receiver is woken by the gap alone
+    assert await drain(small) == [frame(1), lagged(1), WINDOW]  # the older gap is reported first
+    await log.append([ev(3)])
+    assert await drain(live) == [frame(3)]
+    assert await drain(small) == [frame(3)]
+
+
+async def test_a_replaying_subscriber_is_not_told_about_a_live_gap() -> None:
+    log = GapLog()
+    broadcaster = Broadcaster(log)
+    await log.append([ev(1), ev(2)])
+    replaying = broadcaster.subscribe(ANONYMOUS, last_event_id=event_id(1))
+    assert replaying.replaying
+    log.announce_gap()  # its own reads of the log find any loss; a second frame would be a lie
+    assert await drain(replaying) == [frame(2)]

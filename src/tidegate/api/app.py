@@ -11,14 +11,18 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 
 from tidegate import __version__
+from tidegate.api.drain import drain_on_signal
 from tidegate.api.errors import install_error_handlers
 from tidegate.api.middleware import BodyLimits, EdgeMiddleware
 from tidegate.api.openapi import build_openapi
-from tidegate.api.routers import audit, dispatch, docs, health, rules
+from tidegate.api.routers import audit, dispatch, dispatch_stream, docs, health, rules, stream
+from tidegate.api.shortcut import DispatchShortcut, build_shortcut
 from tidegate.clock import Clock
 from tidegate.config import Settings
+from tidegate.gc_tuning import serving_gc
 from tidegate.services import Services, close_services, open_services
 
 __all__ = ["TidegateApp", "create_app"]
@@ -33,10 +37,26 @@ _EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "X-Audit-Status", "Location"]
 
 
 class TidegateApp(FastAPI):
-    """FastAPI with Tidegate's OpenAPI document (``openapi.build_openapi``)."""
+    """FastAPI with Tidegate's OpenAPI document (``openapi.build_openapi``) and the dispatch shortcut
+    (``api/shortcut.py``), built on the first request, once the middleware list is final."""
+
+    _shortcut: DispatchShortcut | None = None
+    _shortcut_built = False
 
     def openapi(self) -> dict[str, Any]:
         return build_openapi(self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if not self._shortcut_built:
+                self._shortcut = build_shortcut(self, dispatch.router.routes)
+                self._shortcut_built = True
+            shortcut = self._shortcut
+            if shortcut is not None and shortcut.takes(scope):
+                scope["app"] = self
+                await shortcut(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -50,7 +70,9 @@ def create_app(
         opened = services if services is not None else await open_services(settings, clock)
         app.state.services = opened
         try:
-            yield
+            # GC tuning after the services opened, so what they built is frozen too.
+            with serving_gc(), drain_on_signal(opened.broadcaster.close):
+                yield
         finally:
             if services is None:
                 await close_services(opened)
@@ -68,7 +90,7 @@ def create_app(
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
-    for module in (health, dispatch, rules, audit, docs):
+    for module in (health, dispatch, dispatch_stream, stream, rules, audit, docs):
         app.include_router(module.router)
     cors = settings.server.cors
     if cors.allowed_origins:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tidegate.clock import Clock
 from tidegate.errors import ProviderNotFound, RateLimited
-from tidegate.executor.runner import AttemptObserver, Executor
+from tidegate.executor.runner import Executor
 from tidegate.model.action import Action
 from tidegate.model.caller import Caller
 from tidegate.model.outcome import (
@@ -27,6 +27,7 @@ from tidegate.model.outcome import (
     Throttled,
 )
 from tidegate.model.verdict import DedupParams, RerouteParams, ThrottleParams, Verdict, VerdictKind
+from tidegate.pipeline.observer import DispatchObserver
 from tidegate.pipeline.recorder import Recorder
 from tidegate.pipeline.result import DispatchResult
 from tidegate.pipeline.rulebook import RuleBook
@@ -70,7 +71,7 @@ class _Run:
     received: Action
     verdict: Verdict
     now_ts: float
-    observer: AttemptObserver | None
+    observer: DispatchObserver | None
 
 
 class Gateway:
@@ -109,9 +110,9 @@ class Gateway:
         caller: Caller,
         *,
         dry_run: bool = False,
-        observer: AttemptObserver | None = None,
+        observer: DispatchObserver | None = None,
     ) -> DispatchResult:
-        """Run one action through the pipeline and return its final outcome.
+        """Run one action through the pipeline and return its final outcome; ``observer`` hears its steps.
 
         Raises ProviderNotFound (before any state change), RateLimited (in-flight cap) and
         BackendUnavailable (a store failed before any provider call: nothing executed or recorded)."""
@@ -124,7 +125,7 @@ class Gateway:
             self._in_flight -= 1
 
     async def _dispatch(
-        self, action: Action, caller: Caller, dry_run: bool, observer: AttemptObserver | None
+        self, action: Action, caller: Caller, dry_run: bool, observer: DispatchObserver | None
     ) -> DispatchResult:
         now = self._clock.now()
         verdict = self._rulebook.evaluate(action, now)
@@ -132,11 +133,15 @@ class Gateway:
         if target is not None and not self._has_provider(target):
             raise ProviderNotFound(target)
         if dry_run:
+            if observer is not None:
+                self._decided(observer, verdict)
             self._recorder.count_dry_run()
             return DispatchResult(
                 action, DryRun(verdict.kind.value, verdict.matched_rule, target or action.provider)
             )
         await self._recorder.ensure_ready()
+        if observer is not None:
+            self._decided(observer, verdict)
         handler = self._handlers[verdict.kind]
         outcome = await handler(_Run(action, verdict, now.timestamp(), observer))
         spooled = await self._recorder.record(
@@ -149,6 +154,10 @@ class Gateway:
             dispatched_at=now,
         )
         return DispatchResult(action, outcome, spooled)
+
+    def _decided(self, observer: DispatchObserver, verdict: Verdict) -> None:
+        rule = self._rulebook.rules.find(verdict.matched_rule) if verdict.matched_rule else None
+        observer.on_decided(verdict, rule.priority if rule is not None else None)
 
     @staticmethod
     def _target_provider(verdict: Verdict) -> str | None:

@@ -2,7 +2,9 @@
 
 A dispatch answers only after its record is committed (group commit keeps that cheap). If the audit
 store fails *after* a provider was called, the action has taken effect: the record goes to the spool
-and the dispatch still answers 200 (features.md §11 "Write failures")."""
+and the dispatch still answers 200 (features.md §11 "Write failures"). Stream events get the same
+treatment: an append the event log refuses goes to the event spool, in order, and is appended once the
+log answers; without a spool the failure propagates (503), so a 200 never hides a lost event."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from tidegate.model.ids import new_id
 from tidegate.model.json import JsonValue
 from tidegate.model.outcome import Outcome, audit_details, stream_outcome
 from tidegate.stream.log import EventLog
+from tidegate.stream.spool import EventSpool
 
 __all__ = ["Recorder"]
 
@@ -42,6 +45,7 @@ class Recorder:
         store_payload: bool,
         retention_days: int,
         spool: AuditSpool | None,
+        event_spool: EventSpool | None = None,
     ) -> None:
         self._audit = audit
         self._events = events
@@ -51,6 +55,7 @@ class Recorder:
         self._store_payload = store_payload
         self._retention = timedelta(days=retention_days) if retention_days else None
         self._spool = spool
+        self._event_spool = event_spool
         self._audit_suspect = False
 
     async def ensure_ready(self) -> None:
@@ -109,11 +114,25 @@ class Recorder:
             action_type=action.action_type,
             action_id=action.id,
         )
-        await self._events.append([*before, event])
+        await self._append_events([*before, event])
         for emitted in (*before, event):
             self._metrics.record_event(emitted.type.value)
         self._metrics.record_outcome(outcome.category)
         return spooled
+
+    async def _append_events(self, events: list[StreamEvent]) -> None:
+        """Append to the event log, or spool when it fails (or while older events wait in the spool)."""
+        spool = self._event_spool
+        if spool is not None and spool.holds_events:
+            await asyncio.to_thread(spool.append, events)
+            return
+        try:
+            await self._events.append(events)
+        except BackendUnavailable:
+            if spool is None:
+                raise
+            await asyncio.to_thread(spool.append, events)
+            log.error("event log append failed; events spooled", extra={"event_id": events[-1].id})
 
     async def _write(self, audit: AuditStore, record: AuditRecord) -> bool:
         try:

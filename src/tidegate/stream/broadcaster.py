@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
@@ -81,7 +82,9 @@ class Subscription:
         "_last_event_id",
         "_queue",
         "_skipped",
+        "_timer",
         "_waiter",
+        "_wake_at",
         "check",
         "floor",
     )
@@ -95,6 +98,8 @@ class Subscription:
         self._queue: deque[bytes] = deque()
         self._skipped = 0
         self._waiter: asyncio.Future[bool] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._wake_at = math.inf
         self._closed = False
         self._last_event_id = last_event_id
         self._cursor: Position | None = None
@@ -109,6 +114,11 @@ class Subscription:
     @property
     def replaying(self) -> bool:
         return self.floor == _REPLAYING
+
+    @property
+    def pending(self) -> int:
+        """Frames queued and not yet received: at most the capacity plus one (a ``lagged`` frame)."""
+        return len(self._queue)
 
     def offer(self, frame: bytes) -> bool:
         """Queue a live frame without waiting; False (and one more skipped) when the queue is full."""
@@ -126,6 +136,21 @@ class Subscription:
             if not waiter.done():
                 waiter.set_result(True)
         return True
+
+    def mark_gap(self) -> None:
+        """The log lost entries this live subscriber never got (§1.11): say so before the next frame.
+
+        Not bounded by the queue, like the ``lagged`` frame; gaps in a row make one frame."""
+        queue = self._queue
+        if self._skipped:
+            queue.append(lagged(self._skipped))
+            self._skipped = 0
+        if not queue or queue[-1] is not REPLAY_WINDOW_EXCEEDED:
+            queue.append(REPLAY_WINDOW_EXCEEDED)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            _wake(waiter, True)
 
     async def receive(self, limit: int = 64, max_wait: float | None = None) -> list[bytes] | None:
         """Up to ``limit`` frames in stream order, waiting for the first one.
@@ -159,6 +184,9 @@ class Subscription:
         self._closed = True
         self._queue.clear()
         self._skipped = 0
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._broadcaster.unsubscribe(self)
         waiter = self._waiter
         if waiter is not None:
@@ -200,14 +228,39 @@ class Subscription:
     async def _wait(self, loop: asyncio.AbstractEventLoop, seconds: float | None) -> None:
         waiter: asyncio.Future[bool] = loop.create_future()
         self._waiter = waiter
-        timer = None if seconds is None else loop.call_later(seconds, _wake, waiter, False)
+        self._wake_at = math.inf if seconds is None else loop.time() + seconds
+        if seconds is not None:
+            self._arm(loop)
         try:
             await waiter
         finally:
             if self._waiter is waiter:
                 self._waiter = None
-            if timer is not None:
-                timer.cancel()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make sure the timer fires by ``_wake_at``.
+
+        One timer serves many waits: a writer woken by every event would otherwise create and cancel a
+        keep-alive timer per event (a noticeable share of a fan-out's CPU). The timer stays set when a
+        wait ends early; it is replaced only when it would fire too late, and when it fires before the
+        current deadline it sets itself again (``_on_timer``)."""
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= self._wake_at:
+                return
+            timer.cancel()
+        self._timer = loop.call_at(self._wake_at, self._on_timer, loop)
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or self._wake_at == math.inf:
+            return  # nobody waits with a deadline: the next timed wait sets a new timer
+        if loop.time() >= self._wake_at:
+            self._waiter = None
+            _wake(waiter, False)
+        else:
+            self._timer = loop.call_at(self._wake_at, self._on_timer, loop)
 
     async def _replay_step(self) -> bool:
         """Read the next replay page into the queue, or go live when caught up.
@@ -269,11 +322,16 @@ class Broadcaster:
         self._last_seen: Position = 0
         self._closed = False
         self.dropped_total = 0
-        log.add_listener(self.publish)
+        log.add_listener(self.publish, self.gap)
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        """The open subscriptions, oldest first (for diagnostics and tests)."""
+        return self._snapshot
 
     @property
     def last_seen(self) -> Position:
@@ -326,6 +384,14 @@ class Broadcaster:
             self.dropped_total += dropped
             if self._on_lagged is not None:
                 self._on_lagged(dropped)
+
+    def gap(self) -> None:
+        """The log's gap listener: live subscribers get ``replay_window_exceeded`` (§1.11).
+
+        Replaying subscribers are left alone: their next read from the log finds the loss itself."""
+        for subscription in self._snapshot:
+            if not subscription.replaying:
+                subscription.mark_gap()
 
     def close(self) -> None:
         """End every subscription (their streams complete normally) and stop listening to the log.

@@ -16,7 +16,7 @@ from typing import Protocol, TypeAlias
 from tidegate.model.event import StreamEvent
 from tidegate.stream.frames import encode_event
 
-__all__ = ["Entry", "EventLog", "Listener", "LocalEventLog", "Position", "ReplayPage"]
+__all__ = ["Entry", "EventLog", "GapListener", "Listener", "LocalEventLog", "Position", "ReplayPage"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ class Entry:
 
 
 Listener: TypeAlias = Callable[[Entry], None]
+#: Called between two entries when the log lost entries its listeners had not been given yet (§1.11).
+GapListener: TypeAlias = Callable[[], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +83,17 @@ class EventLog(Protocol):
         """Up to ``limit`` retained entries after ``cursor`` (a ``ReplayPage.cursor``)."""
         ...
 
-    def add_listener(self, listener: Listener) -> None:
-        """Call ``listener`` for every entry appended from now on; it must never block or await."""
+    def add_listener(self, listener: Listener, on_gap: GapListener | None = None) -> None:
+        """Call ``listener`` for every entry appended from now on; it must never block or await.
+
+        ``on_gap`` is called when entries were lost before this process could hand them out: a shared
+        log that was unreachable while they left its window, or that came back empty after a restart.
+        The entries that follow come after the gap; none is ever handed out twice."""
         ...
 
-    def remove_listener(self, listener: Listener) -> None: ...
+    def remove_listener(self, listener: Listener) -> None:
+        """Forget ``listener`` and its ``on_gap``."""
+        ...
 
     async def ping(self) -> None: ...
 
@@ -152,7 +160,8 @@ class LocalEventLog:
             return self._page(self._first, limit, self._first - 1, found=False)
         return self._page(cursor + 1, limit, cursor, found=True)
 
-    def add_listener(self, listener: Listener) -> None:
+    def add_listener(self, listener: Listener, on_gap: GapListener | None = None) -> None:
+        """``on_gap`` is never called: listeners run inside ``append``, so they cannot miss an entry."""
         self._listeners = (*self._listeners, listener)
 
     def remove_listener(self, listener: Listener) -> None:

@@ -1,0 +1,133 @@
+"""``POST /v1/dispatch/stream`` (api.md §3.5, stream.md §3): one dispatch, told as it happens.
+
+The request is read exactly as ``POST /v1/dispatch`` reads it (same functions, same order), and the
+pipeline runs up to its decision before the 200, so every error a dispatch can answer with is still an
+ordinary JSON error (§3.2). Then the SSE frames follow: ``dispatch_started``, ``rule_matched``, each
+attempt, ``outcome`` and ``done`` (whose data is the ``/v1/dispatch`` body).
+
+``follow`` and ``timeout`` are validated (422), but this build starts no chains, so there is never a
+``chain_started`` outcome to follow and they change nothing yet."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tidegate.api.body import read_json, validate
+from tidegate.api.deps import get_caller, services_of
+from tidegate.api.openapi import AUTH_ERRORS, BODY_ERRORS, PROTECTED, json_body, ref, responses
+from tidegate.api.params import query_bool
+from tidegate.api.routers.dispatch import _PARAMETERS as DISPATCH_PARAMETERS
+from tidegate.api.sse import sse_response
+from tidegate.api.streamed_dispatch import StreamedDispatch
+from tidegate.api.trace import trace_context
+from tidegate.api.validation import failed
+from tidegate.errors import StreamingDisabled
+from tidegate.model.action import ActionRequest
+from tidegate.pipeline.observer import DispatchObserver
+from tidegate.pipeline.result import DispatchResult
+from tidegate.stream.dispatch_events import DispatchEvents, trace_id_of
+
+__all__ = ["follow_timeout", "router"]
+
+router = APIRouter(tags=["dispatch"])
+
+#: ``timeout`` bounds (seconds) and default (api.md §3.5).
+TIMEOUT_MIN, TIMEOUT_MAX, TIMEOUT_DEFAULT = 1.0, 3600.0, 300.0
+_TIMEOUT_MESSAGE = "must be a number of seconds from 1 to 3600"
+
+_PARAMETERS = [
+    *DISPATCH_PARAMETERS,
+    {
+        "name": "follow",
+        "in": "query",
+        "required": False,
+        "description": "After a `chain_started` outcome, stream the chain's history entries until it ends",
+        "schema": {"type": "boolean", "default": False},
+    },
+    {
+        "name": "timeout",
+        "in": "query",
+        "required": False,
+        "description": "Seconds to follow a chain before `done` (applies to `follow` only)",
+        "schema": {"type": "number", "minimum": 1, "maximum": 3600, "default": 300},
+    },
+]
+
+_STREAM_SCHEMA = {
+    "type": "string",
+    "description": (
+        "Server-Sent Events, `event: <name>\\ndata: <json>\\n\\n` without ids: `dispatch_started`, "
+        "[`rule_matched`], (`attempt_started` [`attempt_failed`])*, `outcome`, `done` (the /v1/dispatch "
+        "body); or, after an internal failure, `error` then `done` with `outcome` null. `: ping` comments "
+        "keep an idle connection open."
+    ),
+}
+
+
+def _documented() -> dict[int | str, dict[str, object]]:
+    documented = responses(
+        {200: ("The dispatch as it happens, as SSE frames (stream.md §3)", _STREAM_SCHEMA)},
+        (*AUTH_ERRORS, *BODY_ERRORS, 404, 503),
+        media_type="text/event-stream",
+    )
+    documented[503] = {
+        **documented[503],
+        "description": "A backend is unreachable (`backend_unavailable`), or streaming is switched off "
+        "(`streaming_disabled`)",
+    }
+    return documented
+
+
+@router.post(
+    "/v1/dispatch/stream",
+    response_class=Response,
+    summary="Dispatch one action and stream its progress",
+    responses=_documented(),
+    openapi_extra={
+        "parameters": _PARAMETERS,
+        "requestBody": json_body(ref("ActionRequest"), "The action (api.md §3.1)"),
+        "security": PROTECTED,
+    },
+)
+async def dispatch_stream(request: Request) -> Response:
+    services = services_of(request)
+    caller = await get_caller(request)
+    if not services.settings.stream.enabled:
+        raise StreamingDisabled("streaming is disabled")
+    body = await read_json(request)
+    dry_run = query_bool(request, "dry_run")
+    query_bool(request, "follow")
+    follow_timeout(request)
+    headers = request.headers
+    trace = trace_context(headers.get("traceparent"), headers.get("tracestate"))
+    action = validate(ActionRequest, body).normalize(services.clock.now(), trace)
+    events = DispatchEvents(action.id, trace_id_of(action.trace_context), services.clock.now)
+    run = StreamedDispatch(action, dry_run, events)
+
+    def dispatch(observer: DispatchObserver) -> Awaitable[DispatchResult]:
+        return services.gateway.dispatch(action, caller, dry_run=dry_run, observer=observer)
+
+    run.start(dispatch)
+    await run.decided()
+    return sse_response(
+        run.frames, keep_alive=services.settings.stream.keep_alive_seconds, on_close=run.close
+    )
+
+
+def follow_timeout(request: Request) -> float:
+    """The ``timeout`` query value: a finite number of seconds in [1, 3600], default 300 (else 422)."""
+    raw = request.query_params.get("timeout")
+    if raw is None:
+        return TIMEOUT_DEFAULT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not TIMEOUT_MIN <= seconds <= TIMEOUT_MAX:  # NaN fails every comparison
+        raise failed([{"loc": ["query", "timeout"], "msg": _TIMEOUT_MESSAGE, "type": "value_error"}])
+    return seconds

@@ -1,0 +1,144 @@
+"""``GET /v1/stream`` (stream.md §1): every event the caller may see, live, resumable with ``Last-Event-ID``.
+
+The checks run in the order of §1.1 and fail with an ordinary JSON error before any SSE byte; then the
+connection holds a slot of its bucket (§0.6) and a broadcaster subscription until the client leaves.
+Filters are read from the raw query pairs (``StreamFilter.parse``), not by FastAPI, so a repeated or bad
+filter is a 400 ``invalid_filter`` rather than a 422; the parameters are documented by hand."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tidegate.api.deps import get_caller, services_of
+from tidegate.api.openapi import AUTH_ERRORS, PROTECTED, responses
+from tidegate.api.sse import sse_response
+from tidegate.errors import BackendUnavailable, Forbidden, StreamingDisabled, TooManyConnections
+from tidegate.model.caller import Caller
+from tidegate.model.event import EventType
+from tidegate.model.outcome import OUTCOME_CATEGORIES
+from tidegate.services import Services
+from tidegate.stream.connections import Slot, connection_bucket
+from tidegate.stream.filters import StreamFilter
+from tidegate.stream.frames import PING
+from tidegate.stream.grants import caller_covers
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["stream"])
+
+#: How long the event log may take to answer its probe before the request gets 503.
+_PROBE_SECONDS = 2.0
+
+_IDENTIFIER = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,256}$"}
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+_PARAMETERS = [
+    _query("namespace", "Only events of this namespace", _IDENTIFIER),
+    _query("action_type", "Only events of this action type (events without one are dropped)", _IDENTIFIER),
+    _query(
+        "outcome",
+        "Only `action_dispatched` events of this outcome category",
+        {"type": "string", "enum": list(OUTCOME_CATEGORIES)},
+    ),
+    _query(
+        "event_type", "Only events of this type", {"type": "string", "enum": [t.value for t in EventType]}
+    ),
+    _query("tenant", "Only events of this tenant; 403 unless a grant covers it", _IDENTIFIER),
+    _query("chain_id", "Only chain events of this chain", {"type": "string"}),
+    _query("group_id", "Only group events of this group", {"type": "string"}),
+    _query("action_id", "Only events of this action", {"type": "string"}),
+    _query("last_event_id", "Read only when the `Last-Event-ID` header is absent", {"type": "string"}),
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "description": "Replay every retained event after this id first (stream.md §1.10)",
+        "schema": {"type": "string"},
+    },
+]
+
+_STREAM_TEXT = (
+    "The event stream: `event`/`id`/`data` frames, `lagged` frames and `: ping` keep-alives (stream.md §1.2)"
+)
+
+_DOCUMENTED = responses(
+    {200: (_STREAM_TEXT, {"type": "string"})}, (*AUTH_ERRORS, 400, 503), "text/event-stream"
+)
+_DOCUMENTED[400]["description"] = "`invalid_filter`: a bad enum value or identifier, or a repeated filter"
+_DOCUMENTED[429]["description"] = (
+    "`rate_limited`, or `too_many_connections` when every SSE slot of the bucket is taken (Retry-After: 5)"
+)
+_DOCUMENTED[503]["description"] = "`streaming_disabled` in config, or the event log is unreachable"
+
+
+@router.get(
+    "/v1/stream",
+    response_class=Response,
+    summary="Live events, resumable with Last-Event-ID",
+    responses=_DOCUMENTED,
+    openapi_extra={"parameters": _PARAMETERS, "security": PROTECTED},
+)
+async def stream(request: Request, caller: Annotated[Caller, Depends(get_caller)]) -> Response:
+    services = services_of(request)
+    settings = services.settings
+    if not settings.stream.enabled:
+        raise StreamingDisabled("streaming is disabled")
+    # Every role holds stream_subscribe (security.md §4); the role check arrives with authentication.
+    params = request.query_params.multi_items()
+    for name, value in params:
+        if name == "tenant" and value and not caller_covers(caller, value):
+            raise Forbidden("the tenant filter is not covered by the caller's grants")
+    stream_filter = StreamFilter.parse(params)
+    bucket = connection_bucket(caller, stream_filter.tenant, settings.server.max_sse_connections_per_tenant)
+    slot = await services.connections.acquire(bucket)
+    if slot is None:
+        raise TooManyConnections("too many open stream connections; retry later")
+    try:
+        await _probe_event_log(services)
+        subscription = services.broadcaster.subscribe(
+            caller, stream_filter, settings.stream.queue_size, _last_event_id(request)
+        )
+    except BaseException:
+        await services.connections.release(slot)
+        raise
+    services.metrics.stream_subscribers.inc()
+
+    async def close() -> None:
+        subscription.close()
+        services.metrics.stream_subscribers.dec()
+        await _release(services, slot)
+
+    return sse_response(
+        subscription, keep_alive=settings.stream.keep_alive_seconds, comment=PING, on_close=close
+    )
+
+
+def _last_event_id(request: Request) -> str | None:
+    """The header, else the ``last_event_id`` query parameter (§1.1); empty means live only."""
+    value = request.headers.get("last-event-id")
+    if value is None:
+        value = request.query_params.get("last_event_id")
+    value = (value or "").strip()
+    return value or None
+
+
+async def _probe_event_log(services: Services) -> None:
+    try:
+        async with asyncio.timeout(_PROBE_SECONDS):
+            await services.events.ping()
+    except (TimeoutError, OSError) as exc:
+        raise BackendUnavailable("the event log is unavailable") from exc
+
+
+async def _release(services: Services, slot: Slot) -> None:
+    """Free the slot even when the stream's task is being cancelled (a shared store needs an await)."""
+    await asyncio.shield(services.connections.release(slot))

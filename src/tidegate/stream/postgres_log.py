@@ -1,0 +1,377 @@
+"""The event log in one PostgreSQL table, shared by every instance (stream.md §1.10-§1.12).
+
+Tables (``events`` schema track): ``{prefix}_events`` (identity ``position``, unique ``event_id``,
+``created_at``, the event JSON) and ``{prefix}_events_meta`` (``trimmed_through``: the newest position
+retention ever deleted).
+
+- **Order without gaps.** A sequence hands out positions at insert, but transactions commit in any
+  order: a reader could see 11 before 10 commits and skip 10 for ever. So every append takes a
+  transaction-scoped advisory lock before drawing its positions and holds it until its commit: positions
+  become visible strictly in order, and a reader that sees position p sees every committed position
+  below it. The price, one append transaction at a time cluster-wide, is paid once per batch: a group
+  commit (``GroupCommitter``) turns each process's concurrent appends into one statement (lock, insert,
+  NOTIFY) per commit. Holes (a rolled-back insert, a skipped duplicate) are never filled; they lose
+  nothing.
+- **Gaps.** Entries disappear only through retention, which records how far it deleted; a reader
+  continuing after p lost entries iff ``trimmed_through`` > p, read in the same statement as the rows.
+- **Live delivery.** One task per process reads the rows after the last delivered position and hands
+  them to the listeners in order. NOTIFY (sent by the append's own statement, so delivered at commit)
+  only wakes it: it listens on a dedicated connection that a watchdog pings and reconnects, and it
+  polls every ``poll_interval`` anyway, so a lost NOTIFY or a dead listen connection delays an event,
+  never loses it. While the database is down the task retries with backoff and live streams stay open.
+- **Retention** (every ``trim_interval`` s, by each instance; cheap and idempotent): delete every row
+  up to the newest one beyond the count bound or older than the age bound, and record that position.
+- **Idempotent appends**: an event id already stored is skipped (a replayed spool appends it once)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from tidegate.audit._group_commit import GroupCommitter
+from tidegate.errors import BackendUnavailable
+from tidegate.model.event import StreamEvent
+from tidegate.postgres.migrator import migrate_pool
+from tidegate.postgres.names import TableNames
+from tidegate.postgres.pool import Connection, PgPool, describe_url
+from tidegate.stream.codec import decode_entry, encode_data, lookup_key
+from tidegate.stream.listeners import Listeners
+from tidegate.stream.log import Entry, GapListener, Listener, Position, ReplayPage
+
+__all__ = ["PostgresEventLog"]
+
+log = logging.getLogger(__name__)
+
+_Rows = Sequence[asyncpg.Record]
+_Batch = list[tuple[str, bytes]]  # (event id, JSON) of one append call, in order
+
+#: Rows one tail read hands to the listeners at most.
+_TAIL_BATCH = 512
+#: Backoff of the tail while the database does not answer: first and longest wait.
+_FIRST_RETRY, _MAX_RETRY = 0.05, 2.0
+
+
+class PostgresEventLog:
+    def __init__(
+        self,
+        url: str,
+        now: Callable[[], datetime],
+        *,
+        names: TableNames | None = None,
+        max_events: int = 10_000,
+        max_age_seconds: int = 3600,
+        pool_size: int = 4,
+        operation_timeout: float = 2.0,
+        batch_size: int = 256,
+        poll_interval: float = 0.5,
+        watchdog_interval: float = 5.0,
+        trim_interval: float = 60.0,
+    ) -> None:
+        self._url = url
+        self._now = now
+        self._names = names = names or TableNames()
+        self._max_events = max(max_events, 0)
+        self._max_age = timedelta(seconds=max_age_seconds)
+        self._timeout = operation_timeout
+        self._poll_interval = poll_interval
+        self._watchdog_interval = watchdog_interval
+        self._trim_interval = trim_interval
+        self._where = f"event log ({describe_url(url)})"
+        self._pool = PgPool(url, size=pool_size, timeout=operation_timeout, role="event log")
+        digest = hashlib.sha256(names.table("events").encode()).digest()
+        #: One lock and one channel per log table: deployments sharing a database never contend.
+        self._lock_key = int.from_bytes(digest[:8], "big", signed=True)
+        self._channel = f"tidegate_events_{digest[8:16].hex()}"
+        self._sql = _Statements(names)
+        self._committer: GroupCommitter[_Batch] = GroupCommitter(
+            self._write, batch_size=batch_size, name="event log"
+        )
+        self._listeners = Listeners()
+        self._delivered: Position = 0
+        self._wake = asyncio.Event()
+        self._listen: asyncpg.Connection[asyncpg.Record] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._down = False
+        self._closing = False
+
+    @property
+    def names(self) -> TableNames:
+        return self._names
+
+    @property
+    def delivered(self) -> Position:
+        """Position of the newest entry handed to the listeners (or skipped past, in a gap)."""
+        return self._delivered
+
+    async def open(self) -> None:
+        """Create the pool, bring the ``events`` track up to date, then tail from the newest row on."""
+        if self._task is not None:
+            return
+        await self._pool.open()
+        try:
+            await migrate_pool(self._pool, self._names, "events")
+            rows = await self._fetch(self._sql.head)
+        except BaseException:
+            await self._pool.close()
+            raise
+        self._delivered = int(rows[0]["head"])
+        self._closing = False
+        self._committer.start()
+        self._task = asyncio.get_running_loop().create_task(self._tail(), name="tidegate:event-log-tail")
+
+    async def append(self, events: Sequence[StreamEvent]) -> None:
+        if not events:
+            return
+        if self._task is None:
+            raise BackendUnavailable(f"{self._where} is not open")
+        await self._committer.submit([(event.id.lower(), encode_data(event)) for event in events])
+
+    async def read_after(self, last_event_id: str | None, limit: int) -> ReplayPage:
+        key = None if last_event_id is None else lookup_key(last_event_id)
+        if key is None:
+            rows = await self._fetch(self._sql.read, 0, max(limit, 1))
+            return self._page(rows, 0, found=last_event_id is None)
+        rows = await self._fetch(self._sql.read_after_id, key, max(limit, 1))
+        start = rows[0]["start"]
+        if start is None:
+            return self._page(rows, 0, found=False)
+        return self._page(rows, int(start), found=True)
+
+    async def read_from(self, cursor: Position, limit: int) -> ReplayPage:
+        rows = await self._fetch(self._sql.read, cursor, max(limit, 1))
+        return self._page(rows, cursor, found=cursor >= int(rows[0]["trimmed_through"]))
+
+    def add_listener(self, listener: Listener, on_gap: GapListener | None = None) -> None:
+        self._listeners.add(listener, on_gap)
+
+    def remove_listener(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
+    async def trim(self) -> int:
+        """Delete past the count and age bounds; returns how many rows were deleted."""
+        cutoff = self._now() - self._max_age
+        rows = await self._fetch(self._sql.trim, self._max_events, cutoff)
+        return int(rows[0]["deleted"])
+
+    async def ping(self) -> None:
+        if self._task is None:
+            raise BackendUnavailable(f"{self._where} is not open")
+        await self._fetch("SELECT 1")
+
+    async def close(self) -> None:
+        """Commit what is queued, stop the tail, close the listen connection and the pool."""
+        self._closing = True
+        await self._committer.close()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._listeners.clear()
+        await self._drop_listen_connection()
+        await self._pool.close()
+
+    # -- writing and reading -----------------------------------------------------------------------
+
+    async def _write(self, batches: list[_Batch]) -> None:
+        """One statement for every batch the group commit collected, in submission order."""
+        ids = [event_id for batch in batches for event_id, _ in batch]
+        data = [blob for batch in batches for _, blob in batch]
+        now = self._now()
+
+        async def insert(conn: Connection) -> None:
+            await conn.execute(self._sql.append, self._lock_key, ids, data, now, self._channel)
+
+        await self._pool.run(insert, idempotent=True)  # a repeated insert skips the stored ids
+
+    def _page(self, rows: _Rows, cursor: Position, *, found: bool) -> ReplayPage:
+        """Rows of a read (each carries ``trimmed_through``; ``position`` is NULL when none matched)."""
+        entries = [entry for entry in map(_entry, rows) if entry is not None]
+        last = rows[-1]["position"]
+        end = int(last) if last is not None else max(cursor, int(rows[0]["trimmed_through"]))
+        return ReplayPage(entries, end, found)
+
+    async def _fetch(self, sql: str, *args: object) -> _Rows:
+        async def op(conn: Connection) -> _Rows:
+            return await conn.fetch(sql, *args)
+
+        return await self._pool.run(op, idempotent=True)
+
+    # -- live delivery -----------------------------------------------------------------------------
+
+    async def _tail(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = _FIRST_RETRY
+        next_trim = loop.time() + self._trim_interval
+        next_watch = loop.time()
+        while not self._closing:  # also ends a tail whose cancellation a client library swallowed
+            listen = self._listen
+            if listen is not None and listen.is_closed():
+                next_watch = loop.time()  # the listen connection just died: reconnect now
+            if loop.time() >= next_watch:
+                await self._watch()
+                next_watch = loop.time() + self._watchdog_interval
+            self._wake.clear()  # before reading: a NOTIFY during the read wakes the next wait
+            try:
+                full = await self._poll()
+                if loop.time() >= next_trim:
+                    next_trim = loop.time() + self._trim_interval
+                    await self.trim()
+            except Exception as exc:
+                self._report_down(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_RETRY)
+                continue
+            delay = _FIRST_RETRY
+            if self._down:
+                self._down = False
+                log.warning("%s answers again: live delivery resumed", self._where)
+            if full:
+                continue
+            wait = max(0.0, min(self._poll_interval, next_watch - loop.time()))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+
+    async def _poll(self) -> bool:
+        """Hand the rows after the last delivered one to the listeners; True when there may be more."""
+        rows = await self._fetch(self._sql.read, self._delivered, _TAIL_BATCH)
+        trimmed = int(rows[0]["trimmed_through"])
+        if trimmed > self._delivered:
+            self._listeners.gap()  # retention deleted rows this process never delivered
+            self._delivered = trimmed
+        count = 0
+        for row in rows:
+            position = row["position"]
+            if position is None:
+                break
+            count += 1
+            self._delivered = int(position)
+            entry = _entry(row)
+            if entry is not None:
+                self._listeners.deliver(entry)
+        return count >= _TAIL_BATCH
+
+    def _report_down(self, exc: Exception) -> None:
+        if isinstance(exc, BackendUnavailable):
+            if not self._down:
+                self._down = True
+                log.warning("%s unavailable, live delivery paused: %s", self._where, exc.message)
+        else:  # a bug must not end live delivery for the life of the process
+            log.exception("%s tail failed; retrying", self._where)
+
+    # -- the LISTEN connection and its watchdog ----------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Check the listen connection answers; replace it when it does not. Never raises."""
+        listen = self._listen
+        if listen is not None and not listen.is_closed():
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await listen.fetchval("SELECT 1")
+                return
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.info("%s: the listen connection stopped answering; reconnecting", self._where)
+        await self._drop_listen_connection()
+        await self._connect_listen()
+
+    async def _connect_listen(self) -> None:
+        conn: asyncpg.Connection[asyncpg.Record] | None = None
+        try:
+            async with asyncio.timeout(self._timeout):
+                conn = await asyncpg.connect(
+                    self._url,
+                    timeout=self._timeout,
+                    server_settings={"application_name": "tidegate-events-listen"},
+                )
+                await conn.add_listener(self._channel, self._notified)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.debug("%s: cannot listen yet (%s); polling", self._where, type(exc).__name__)
+            if conn is not None:
+                conn.terminate()
+            return
+        conn.add_termination_listener(self._listen_lost)
+        self._listen = conn
+        self._wake.set()  # NOTIFYs sent while nobody listened are gone: read now
+
+    async def _drop_listen_connection(self) -> None:
+        listen, self._listen = self._listen, None
+        if listen is None or listen.is_closed():
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await listen.close()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            listen.terminate()
+
+    def _notified(self, *_: Any) -> None:
+        self._wake.set()
+
+    def _listen_lost(self, *_: Any) -> None:
+        self._wake.set()  # the tail loop sees the closed connection and reconnects
+
+
+class _Statements:
+    def __init__(self, names: TableNames) -> None:
+        events, meta = names.table("events"), names.table("events_meta")
+        self.head = (
+            f"SELECT greatest(trimmed_through, (SELECT coalesce(max(position), 0) FROM {events})) AS head"
+            f" FROM {meta}"
+        )
+        # $1 lock key, $2 ids, $3 JSON, $4 now, $5 channel. The lock is taken before any position is
+        # drawn (the rows come out of a join with it, sorted) and released at commit; positions follow
+        # the array order; the NOTIFY goes out at commit, with the rows.
+        self.append = f"""
+WITH locked AS (SELECT pg_advisory_xact_lock($1)),
+added AS (
+    INSERT INTO {events} (event_id, created_at, event)
+    SELECT u.event_id, $4, u.event
+    FROM locked, unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS u(event_id, event, n)
+    ORDER BY u.n
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+)
+SELECT pg_notify($5, ''), (SELECT count(*) FROM added)"""
+        rows_after = (
+            f"LEFT JOIN LATERAL (SELECT position, event FROM {events} WHERE position > {{start}}"
+            " ORDER BY position LIMIT $2) e ON true ORDER BY e.position"
+        )
+        self.read = f"SELECT m.trimmed_through, e.position, e.event FROM {meta} m " + rows_after.format(
+            start="$1"
+        )
+        self.read_after_id = (
+            f"WITH s AS (SELECT position FROM {events} WHERE event_id = $1)"
+            f" SELECT (SELECT position FROM s) AS start, m.trimmed_through, e.position, e.event"
+            f" FROM {meta} m " + rows_after.format(start="coalesce((SELECT position FROM s), 0)")
+        )
+        # $1 max events, $2 oldest instant kept. Deletes a prefix, so ``trimmed_through`` is exact.
+        self.trim = f"""
+WITH bound AS (
+    SELECT greatest(
+        coalesce((SELECT position FROM {events} ORDER BY position DESC OFFSET $1 LIMIT 1), 0),
+        coalesce((SELECT position FROM {events} WHERE created_at < $2 ORDER BY position DESC LIMIT 1), 0)
+    ) AS through
+),
+gone AS (DELETE FROM {events} WHERE position <= (SELECT through FROM bound) RETURNING 1),
+marked AS (
+    UPDATE {meta} SET trimmed_through = (SELECT through FROM bound)
+    WHERE trimmed_through < (SELECT through FROM bound)
+)
+SELECT count(*) AS deleted FROM gone"""
+
+
+def _entry(row: asyncpg.Record) -> Entry | None:
+    position = row["position"]
+    if position is None:
+        return None
+    try:
+        return decode_entry(int(position), bytes(row["event"]))
+    except ValueError as exc:
+        log.error("event log (postgres): skipping row %s that is not an event (%s)", position, exc)
+        return None

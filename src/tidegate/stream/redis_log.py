@@ -1,0 +1,344 @@
+"""The event log on one Redis Stream, shared by every instance (stream.md §1.10-§1.12).
+
+Keys ``{prefix}:events:log`` (the stream), ``:ids`` (event id → entry, for ``Last-Event-ID``) and
+``:last`` (the newest entry id ever assigned); ``redis_log_scripts.py`` describes them.
+
+- **Append**: one script per call XADDs the events in order with explicit ids taken from the
+  appender's clock (never below ``last``), trims by count approximately (MAXLEN ~, whole stream nodes)
+  and drops index members of evicted entries. A batch is atomic and contiguous; an event already
+  indexed is skipped, so re-appending a spooled event is harmless. A Redis that does not answer fails
+  the call at once with ``BackendUnavailable``.
+- **Positions**: entry id ``ms-seq`` ↔ ``ms << 20 | seq`` (the script keeps seq < 2^20), ordered like
+  the ids and below 2^62 until the year 2109.
+- **Continuity**: each entry records its predecessor's id, so a reader continuing after entry P knows
+  nothing was lost iff the first entry it gets names P, or, when it gets none, iff ``last`` is P. A
+  Redis restarted without persistence has no ``last``: what followed P is gone, reported as a gap.
+- **Live delivery**: one task per process XREAD BLOCKs after the last delivered entry on its own
+  connection and hands entries to the listeners in order; this process's appends arrive the same way,
+  so every instance delivers one order. While Redis is unreachable the task retries with backoff and
+  live streams stay open; on recovery it continues after the last delivered entry, announcing a gap
+  first when that entry's successors were evicted meanwhile or the stream came back empty.
+- **Retention**: besides the approximate trim on append, the tail trims exactly by count and by age
+  (MINID on the appenders' clock) every ``trim_interval`` seconds; ``trim`` does it on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from tidegate.errors import BackendUnavailable
+from tidegate.model.event import StreamEvent
+from tidegate.model.time import to_micros
+from tidegate.store.redis_pool import new_redis_pool
+from tidegate.stream import redis_log_scripts as lua
+from tidegate.stream.codec import decode_entry, encode_data, lookup_key
+from tidegate.stream.listeners import Listeners
+from tidegate.stream.log import Entry, GapListener, Listener, Position, ReplayPage
+
+__all__ = ["RedisEventLog", "entry_id", "position_of"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_RawEntry = tuple[str, dict[bytes, bytes]]
+
+#: Entries one XREAD hands to the listeners at most.
+_TAIL_BATCH = 512
+#: Event ids the tail remembers having delivered. An append that timed out may still have landed
+#: and been spooled too; the index skips the second copy, unless Redis lost the index meanwhile
+#: (restarted empty): then this memory keeps the copy from reaching a subscriber twice.
+_RECENT_IDS = 10_000
+#: Backoff of the tail while Redis does not answer: first and longest wait.
+_FIRST_RETRY, _MAX_RETRY = 0.05, 2.0
+_NONE = "0-0"  # the id before every entry
+
+
+def position_of(entry: str) -> Position:
+    """The position of entry id ``ms-seq``."""
+    ms, _, seq = entry.partition("-")
+    return int(ms) << 20 | int(seq)
+
+
+def entry_id(position: Position) -> str:
+    """The entry id of a position (inverse of ``position_of``)."""
+    return f"{position >> 20}-{position & (lua.SEQ_LIMIT - 1)}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    last: str | None  # the newest entry id ever assigned; None: the stream is new (or was lost)
+    found: bool  # mode 'id': the event is retained
+    start: str  # exclusive start id of the range read; '' = from the oldest
+    raw: list[_RawEntry]
+
+
+class RedisEventLog:
+    def __init__(
+        self,
+        url: str,
+        now: Callable[[], datetime],
+        *,
+        key_prefix: str = "tidegate",
+        max_events: int = 10_000,
+        max_age_seconds: int = 3600,
+        pool_size: int = 4,
+        operation_timeout: float = 2.0,
+        block_seconds: float = 2.0,
+        trim_interval: float = 60.0,
+    ) -> None:
+        """``block_seconds``: how long one XREAD waits; also how often an idle tail checks its trim timer."""
+        self._now = now
+        self._max_events = max(max_events, 0)
+        self._max_age_ms = max_age_seconds * 1000
+        self._timeout = operation_timeout
+        self._block = block_seconds
+        self._trim_interval = trim_interval
+        base = f"{key_prefix}:events:"
+        self.key_prefix = key_prefix
+        self._keys = [f"{base}log", f"{base}ids", f"{base}last"]
+        self._pool = new_redis_pool(
+            url, size=pool_size, timeout=operation_timeout, client_name="tidegate-events"
+        )
+        self._client = Redis(connection_pool=self._pool)
+        self._tail_pool = new_redis_pool(
+            url,
+            size=1,
+            timeout=operation_timeout,
+            client_name="tidegate-events-tail",
+            read_timeout=block_seconds + operation_timeout,
+        )
+        self._tail_client = Redis(connection_pool=self._tail_pool)
+        self._append_script = self._client.register_script(lua.APPEND)
+        self._read_script = self._client.register_script(lua.READ)
+        self._trim_script = self._client.register_script(lua.TRIM)
+        self._listeners = Listeners()
+        self._delivered = _NONE  # id of the newest entry handed to the listeners
+        self._recent: deque[bytes] = deque()
+        self._recent_set: set[bytes] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = True
+        self._down = False
+
+    @property
+    def delivered(self) -> Position:
+        """Position of the newest entry handed to the listeners (0 before the first)."""
+        return position_of(self._delivered)
+
+    async def open(self) -> None:
+        """Check that Redis answers (else BackendUnavailable), then tail from the newest entry on."""
+        if self._task is not None:
+            return
+        self._closed = False
+        try:
+            last = await self._call(lambda: self._client.get(self._keys[2]))
+        except BackendUnavailable:
+            self._closed = True
+            raise
+        self._delivered = _text(last) if last else _NONE
+        self._task = asyncio.get_running_loop().create_task(self._tail(), name="tidegate:event-log-tail")
+
+    async def append(self, events: Sequence[StreamEvent]) -> None:
+        if not events:
+            return
+        now_ms = to_micros(self._now()) // 1000
+        args: list[str | bytes | int] = [now_ms, self._max_events or ""]
+        for event in events:
+            args += [event.id.lower(), encode_data(event)]
+        await self._call(partial(self._append_script, keys=self._keys, args=args))
+
+    async def read_after(self, last_event_id: str | None, limit: int) -> ReplayPage:
+        key = None if last_event_id is None else lookup_key(last_event_id)
+        if key is not None:
+            read = await self._read("id", key, limit)
+            if read.found:
+                return self._page(read, True, position_of(read.start))
+            return self._oldest_page(read, found=False)
+        return self._oldest_page(await self._read("oldest", "", limit), found=last_event_id is None)
+
+    async def read_from(self, cursor: Position, limit: int) -> ReplayPage:
+        start = entry_id(cursor)
+        read = await self._read("after", start, limit)
+        if read.raw:
+            return self._page(read, read.raw[0][1].get(b"p") == start.encode(), cursor)
+        if read.last is None:  # a new stream: continuous only for a reader that had read nothing
+            return ReplayPage((), 0, found=cursor == 0)
+        if read.last == start:
+            return ReplayPage((), cursor, found=True)
+        return ReplayPage((), position_of(read.last), found=False)  # everything after it was evicted
+
+    def add_listener(self, listener: Listener, on_gap: GapListener | None = None) -> None:
+        self._listeners.add(listener, on_gap)
+
+    def remove_listener(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
+    async def trim(self) -> int:
+        """Evict exactly past the count and age bounds; returns how many entries were removed."""
+        min_ms = max(0, to_micros(self._now()) // 1000 - self._max_age_ms)
+        args: list[str | int] = [self._max_events, f"{min_ms}-0"]
+        return int(await self._call(partial(self._trim_script, keys=self._keys, args=args)))
+
+    async def ping(self) -> None:
+        await self._call(self._client.ping)
+
+    async def close(self) -> None:
+        """Stop the tail, forget the listeners and disconnect; later calls raise BackendUnavailable."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        for pool in (self._tail_pool, self._pool):  # the tail's first: a blocked XREAD ends at once
+            with contextlib.suppress(RedisError, OSError):
+                await pool.disconnect()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        self._listeners.clear()
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    async def _read(self, mode: str, argument: str, limit: int) -> _Read:
+        args: list[str | int] = [mode, argument, max(limit, 1)]
+        reply = await self._call(partial(self._read_script, keys=self._keys, args=args))
+        last, found, start, raw = reply
+        entries = [(_text(item[0]), _fields(item[1])) for item in raw]
+        return _Read(_text(last) or None, int(found) == 1, _text(start), entries)
+
+    def _page(self, read: _Read, found: bool, cursor: Position) -> ReplayPage:
+        """The entries read; ``cursor`` is the position reading continues after when there are none."""
+        entries = self._decode(read.raw)
+        last = position_of(read.raw[-1][0]) if read.raw else cursor
+        return ReplayPage(entries, last, found)
+
+    def _oldest_page(self, read: _Read, *, found: bool) -> ReplayPage:
+        empty_cursor = position_of(read.last) if read.last else 0
+        return self._page(read, found, empty_cursor)
+
+    @staticmethod
+    def _decode(raw: list[_RawEntry]) -> list[Entry]:
+        entries = []
+        for ident, fields in raw:
+            entry = _entry(ident, fields)
+            if entry is not None:
+                entries.append(entry)
+        return entries
+
+    # -- live delivery -----------------------------------------------------------------------------
+
+    async def _tail(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay, resync = _FIRST_RETRY, False
+        next_trim = loop.time() + self._trim_interval
+        while not self._closed:  # also ends a tail whose cancellation a client library swallowed
+            try:
+                if resync:
+                    await self._resync()
+                    resync = False
+                self._deliver(await self._xread())
+                if self._down:
+                    self._down = False
+                    log.warning("event log (redis) answers again: live delivery resumed")
+                if loop.time() >= next_trim:
+                    next_trim = loop.time() + self._trim_interval
+                    await self.trim()
+                delay = _FIRST_RETRY
+                continue
+            except BackendUnavailable as exc:
+                if not self._down:
+                    self._down = True
+                    log.warning("event log (redis) unavailable, live delivery paused: %s", exc.message)
+            except Exception:  # a bug must not end live delivery for the life of the process
+                log.exception("event log (redis) tail failed; retrying")
+            resync = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_RETRY)
+
+    async def _xread(self) -> list[_RawEntry]:
+        streams: dict[Any, Any] = {self._keys[0]: self._delivered}
+        block_ms = max(1, round(self._block * 1000))
+        try:
+            async with asyncio.timeout(self._block + self._timeout):
+                reply: Any = await self._tail_client.xread(streams, count=_TAIL_BATCH, block=block_ms)
+        except (RedisError, OSError, TimeoutError) as exc:
+            with contextlib.suppress(RedisError, OSError):  # its state is unknown: never reuse it
+                await self._tail_pool.disconnect()
+            raise _unavailable(exc) from exc
+        if not reply:
+            return []
+        return [(_text(ident), fields) for ident, fields in reply[0][1]]
+
+    async def _resync(self) -> None:
+        """After an outage: a stream whose newest id is gone or went back was lost (or replaced)."""
+        raw = await self._call(lambda: self._client.get(self._keys[2]))
+        last = _text(raw) if raw else None
+        if self._delivered == _NONE:
+            return
+        if last is None or _order(last) < _order(self._delivered):
+            log.warning("event log (redis) lost its entries (restarted empty?): announcing a gap")
+            self._listeners.gap()
+            self._delivered = _NONE
+
+    def _deliver(self, raw: list[_RawEntry]) -> None:
+        listeners, recent, recent_set = self._listeners, self._recent, self._recent_set
+        for ident, fields in raw:
+            if fields.get(b"p", b"").decode() != self._delivered:
+                listeners.gap()  # its predecessor is not the entry delivered last: some were evicted
+            self._delivered = ident
+            event_id = fields.get(b"i", b"")
+            if event_id in recent_set:
+                continue
+            recent.append(event_id)
+            recent_set.add(event_id)
+            if len(recent) > _RECENT_IDS:
+                recent_set.discard(recent.popleft())
+            entry = _entry(ident, fields)
+            if entry is not None:
+                listeners.deliver(entry)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    async def _call(self, operation: Callable[[], Awaitable[_T]]) -> _T:
+        if self._closed:
+            raise BackendUnavailable("event log (redis) is closed")
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await operation()
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: BaseException) -> BackendUnavailable:
+    timed_out = isinstance(exc, TimeoutError | RedisTimeoutError)
+    reason = "timed out" if timed_out else f"{type(exc).__name__}: {exc}"
+    return BackendUnavailable(f"event log (redis) did not answer ({reason})")
+
+
+def _entry(ident: str, fields: dict[bytes, bytes]) -> Entry | None:
+    try:
+        return decode_entry(position_of(ident), fields[b"e"])
+    except (KeyError, ValueError) as exc:
+        log.error("event log (redis): skipping entry %s that is not an event (%s)", ident, exc)
+        return None
+
+
+def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def _order(ident: str) -> tuple[int, int]:
+    ms, _, seq = ident.partition("-")
+    return int(ms), int(seq)
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)

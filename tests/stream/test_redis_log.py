@@ -1,0 +1,183 @@
+"""The Redis event log beyond the contract: positions, ids under clock skew, and outages (stream.md §1.11).
+
+Outages are real: a TCP proxy in front of the test Redis cuts one "process" off while another keeps
+appending, and a private redis-server is killed and restarted without persistence (the log is lost)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.postgres.tcp_proxy import TcpProxy
+from tests.store.redis_support import private_redis
+from tests.stream._events import T0, make_event
+from tests.stream.log_backends import LogSite, Seen, eventually
+from tidegate.clock import ManualClock
+from tidegate.errors import BackendUnavailable
+from tidegate.model.event import StreamEvent
+from tidegate.stream.log import EventLog
+from tidegate.stream.redis_log import RedisEventLog, entry_id, position_of
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+async def site(clock: ManualClock) -> AsyncIterator[LogSite]:
+    opened = LogSite("redis", clock)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def proxy(site: LogSite) -> AsyncIterator[TcpProxy]:
+    """A way to cut one log off the shared test Redis."""
+    running = TcpProxy(site.url)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+def batch(count: int, clock: ManualClock) -> list[StreamEvent]:
+    return [make_event(when=clock.now()) for _ in range(count)]
+
+
+def of(events: list[StreamEvent]) -> list[str]:
+    return [event.id for event in events]
+
+
+def test_positions_map_entry_ids_both_ways() -> None:
+    assert position_of("1770474600000-5") == (1770474600000 << 20) | 5
+    assert entry_id((1770474600000 << 20) | 5) == "1770474600000-5"
+    assert entry_id(0) == "0-0" and position_of("0-0") == 0
+    assert position_of("1770474600000-0") > position_of("1770474599999-1048575")
+    assert position_of("4398046511103-1048575") < 1 << 62  # still below 2^62 in the year 2109
+
+
+async def test_ids_keep_increasing_when_an_appender_clock_lags(site: LogSite) -> None:
+    ahead, behind = ManualClock(T0), ManualClock(T0)
+    behind.advance(-60)
+    log_ahead = await site.open(clock=ahead)  # two hosts, two clocks
+    log_behind = await site.open(clock=behind)
+    seen = Seen(log_ahead)
+    first, second, third = batch(1, ahead), batch(2, behind), batch(1, ahead)
+    await log_ahead.append(first)
+    await log_behind.append(second)
+    await log_ahead.append(third)
+    await eventually(lambda: len(seen.ids) == 4)
+    assert seen.items == of(first + second + third)
+    assert seen.positions == sorted(set(seen.positions))
+
+
+async def test_a_full_millisecond_moves_to_the_next(site: LogSite, clock: ManualClock) -> None:
+    log = await site.open()
+    ms = int(T0.timestamp() * 1000)
+    async with Redis.from_url(site.url) as raw:
+        await raw.set(f"{site.location}:events:last", f"{ms}-1048575")
+    await log.append(batch(1, clock))
+    async with Redis.from_url(site.url) as raw:
+        assert await raw.get(f"{site.location}:events:last") == f"{ms + 1}-0".encode()
+    page = await log.read_after(None, 10)
+    assert [entry.position for entry in page.entries] == [(ms + 1) << 20]
+
+
+async def test_appends_and_pings_fail_fast_while_redis_is_down(clock: ManualClock) -> None:
+    async with private_redis() as server:
+        site = LogSite("redis", clock, url=server.url)
+        log = await site.open(operation_timeout=2.0)
+        try:
+            await server.kill()
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailable):
+                await log.append(batch(1, clock))
+            with pytest.raises(BackendUnavailable):
+                await log.ping()
+            with pytest.raises(BackendUnavailable):
+                await log.read_after(None, 10)
+            assert time.monotonic() - started < 2.0  # refused, not waited for
+        finally:
+            await log.close()
+
+
+async def test_delivery_resumes_after_an_outage_without_a_gap(
+    site: LogSite, proxy: TcpProxy, clock: ManualClock
+) -> None:
+    cut_off = await site.open(url=proxy.url)
+    writer = await site.open()
+    seen = Seen(cut_off)
+    before = batch(1, clock)
+    await writer.append(before)
+    await eventually(lambda: seen.items == of(before))
+    await proxy.stop()
+    with pytest.raises(BackendUnavailable):
+        await cut_off.append(batch(1, clock))
+    during = batch(3, clock)
+    await writer.append(during)
+    await proxy.start()
+    await eventually(lambda: len(seen.ids) == 4)
+    assert seen.items == of(before + during)  # no gap, nothing twice
+
+
+async def test_entries_evicted_during_an_outage_are_announced_as_a_gap(
+    site: LogSite, proxy: TcpProxy, clock: ManualClock
+) -> None:
+    cut_off = await site.open(max_events=2, url=proxy.url)
+    writer = await site.open(max_events=2)
+    assert isinstance(writer, RedisEventLog)
+    seen = Seen(cut_off)
+    before = batch(1, clock)
+    await writer.append(before)
+    await eventually(lambda: seen.items == of(before))
+    await proxy.stop()
+    during = batch(5, clock)
+    await writer.append(during)
+    await writer.trim()
+    await proxy.start()
+    await eventually(lambda: len(seen.ids) == 3)
+    assert seen.items == [*of(before), "gap", *of(during[-2:])]
+
+
+async def test_a_redis_restarted_empty_is_one_gap_then_delivery_goes_on(clock: ManualClock) -> None:
+    async with private_redis() as server:
+        site = LogSite("redis", clock, url=server.url)
+        try:
+            reader: EventLog = await site.open()
+            writer = await site.open()
+            seen = Seen(reader)
+            before = batch(2, clock)
+            await writer.append(before)
+            await eventually(lambda: seen.items == of(before))
+            cursor = (await reader.read_after(None, 10)).cursor
+            await server.kill()
+            await server.start()  # without persistence: the stream and its ids are gone
+            await eventually(lambda: "gap" in seen.items)  # announced without waiting for an append
+            lost = await reader.read_from(cursor, 10)
+            assert not lost.found and list(lost.entries) == [] and lost.cursor == 0
+            assert (await reader.read_from(lost.cursor, 10)).found
+            after = batch(2, clock)
+            await eventually_appended(writer, [before[1], *after])  # a spooled copy comes back too
+            await eventually(lambda: len(seen.ids) == 4)
+            assert seen.items == [*of(before), "gap", *of(after)]  # ... but is not delivered twice
+        finally:
+            await site.close()
+
+
+async def eventually_appended(log: EventLog, events: list[StreamEvent]) -> None:
+    """Append once the log's pool has reconnected (the first call after a restart may still fail)."""
+    for _ in range(100):
+        try:
+            await log.append(events)
+            return
+        except BackendUnavailable:
+            await asyncio.sleep(0.05)
+    raise AssertionError("the log never accepted the append")
