@@ -33,9 +33,10 @@ from tidegate.security import Authenticator, open_authenticator
 from tidegate.store.base import StateStore
 from tidegate.store.factory import open_state_store
 from tidegate.stream.broadcaster import Broadcaster
-from tidegate.stream.connections import LocalConnectionSlots
+from tidegate.stream.connections import ConnectionSlots
 from tidegate.stream.factory import open_event_log
 from tidegate.stream.log import EventLog, LocalEventLog
+from tidegate.stream.shared_slots import StoreConnectionSlots, connection_slots_for
 from tidegate.stream.spool import EventSpool
 from tidegate.workers.auth_watch import AuthFileWatcher
 from tidegate.workers.rules_watch import RulesWatcher
@@ -56,7 +57,7 @@ class Services:
     audit: AuditStore | None
     events: EventLog
     broadcaster: Broadcaster
-    connections: LocalConnectionSlots
+    connections: ConnectionSlots  # cluster-wide with redis/postgres state (stream.md §0.6)
     metrics: Metrics
     providers: ProviderRegistry
     executor: Executor
@@ -76,16 +77,18 @@ class Services:
             ("audit_store", self.audit),
             ("event_log", self.events),
         ]
-        failing = []
-        for name, part in parts:
-            if part is None:
-                continue
-            try:
-                async with asyncio.timeout(_PROBE_TIMEOUT):
-                    await part.ping()  # type: ignore[attr-defined]
-            except (TimeoutError, BackendUnavailable, OSError):
-                failing.append(name)
-        return failing
+        present = [(name, part) for name, part in parts if part is not None]
+        answered = await asyncio.gather(*(_answers(part) for _, part in present))  # at once: 2 s in all
+        return [name for (name, _), ok in zip(present, answered, strict=True) if not ok]
+
+
+async def _answers(part: object) -> bool:
+    try:
+        async with asyncio.timeout(_PROBE_TIMEOUT):
+            await part.ping()  # type: ignore[attr-defined]
+    except (TimeoutError, BackendUnavailable, OSError):
+        return False
+    return True
 
 
 def _rule_loader(settings: Settings) -> partial[RuleSet]:
@@ -176,7 +179,9 @@ async def open_services(
         audit=audit,
         events=events,
         broadcaster=broadcaster,
-        connections=LocalConnectionSlots(),
+        connections=connection_slots_for(
+            settings.state.backend, store, clock, settings.stream.keep_alive_seconds
+        ),
         metrics=metrics,
         providers=providers,
         executor=executor,
@@ -197,9 +202,15 @@ async def open_services(
 def _add_loops(services: Services) -> None:
     settings, supervisor = services.settings, services.supervisor
     if settings.rules.watch:
-        watcher = RulesWatcher(Path(settings.rules.directory), services.rulebook.reload)
+        watcher = RulesWatcher(
+            Path(settings.rules.directory), partial(services.rulebook.reload, announce=False)
+        )
         supervisor.add(Loop("rules-watch", 0.25, watcher.tick))
-    supervisor.add(Loop("rules-sync", settings.rules.sync_interval_seconds, services.rulebook.refresh))
+    supervisor.add(Loop("rules-sync", settings.rules.sync_interval_seconds, services.rulebook.sync))
+    supervisor.add(Loop("doubtful-claims", 0.5, services.gateway.doubtful_claims.sweep))  # features.md §3
+    connections = services.connections
+    if isinstance(connections, StoreConnectionSlots):  # shared slots lapse unless renewed (stream.md §0.6)
+        supervisor.add(Loop("sse-slot-renewal", settings.stream.keep_alive_seconds, connections.renew))
     if services.auth is not None and settings.auth.watch:
         auth_file = services.auth.auth_file
         supervisor.add(Loop("auth-watch", 0.25, AuthFileWatcher(auth_file.path, auth_file.reload).tick))
@@ -255,6 +266,7 @@ async def close_services(services: Services) -> None:
     services._closed = True
     services.broadcaster.close()  # open streams end normally; clients resume with Last-Event-ID
     await services.supervisor.stop()
+    await services.connections.close()  # before the store: other instances get the slots back at once
     await services.providers.close()
     await _close_quietly(services.store, services.audit, services.http)
     await services.events.close()

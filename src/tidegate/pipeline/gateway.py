@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tidegate.clock import Clock
-from tidegate.errors import ProviderNotFound, RateLimited
+from tidegate.errors import BackendUnavailable, ProviderNotFound, RateLimited
 from tidegate.executor.runner import Executor
 from tidegate.model.action import Action
 from tidegate.model.caller import Caller
@@ -27,6 +27,7 @@ from tidegate.model.outcome import (
     Throttled,
 )
 from tidegate.model.verdict import DedupParams, RerouteParams, ThrottleParams, Verdict, VerdictKind
+from tidegate.pipeline.claims import DoubtfulClaims
 from tidegate.pipeline.observer import DispatchObserver
 from tidegate.pipeline.recorder import Recorder
 from tidegate.pipeline.result import DispatchResult
@@ -85,8 +86,11 @@ class Gateway:
         recorder: Recorder,
         clock: Clock,
         max_in_flight: int,
+        doubtful_claims: DoubtfulClaims | None = None,
     ) -> None:
+        """``doubtful_claims``: dedup claims to release in the background (its ``sweep`` must run)."""
         self._rulebook = rulebook
+        self._doubtful = doubtful_claims or DoubtfulClaims(store, clock)
         self._store = store
         self._executor = executor
         self._has_provider = providers
@@ -103,6 +107,11 @@ class Gateway:
             VerdictKind.THROTTLE: self._throttle,
             VerdictKind.REROUTE: self._reroute,
         }
+
+    @property
+    def doubtful_claims(self) -> DoubtfulClaims:
+        """Dedup claims being released in the background; its ``sweep`` is a supervisor loop."""
+        return self._doubtful
 
     async def dispatch(
         self,
@@ -201,16 +210,31 @@ class Gateway:
         effective = action.dedup_key or action.id
         key = keys.dedup(action.namespace, action.tenant, effective)
         claim = action.id.encode()
-        if not await self._store.put_if_absent(key, claim, params.ttl_seconds):
+        if not await self._claim(key, claim, params.ttl_seconds):
             holder = await self._store.get(key)
-            return Deduplicated(effective, holder.decode() if holder is not None else None)
+            if holder is None or not self._doubtful.holds(key, holder):
+                return Deduplicated(effective, holder.decode() if holder is not None else None)
+            # The ghost of a dispatch that answered 503 here: it executed nothing, so it holds nothing.
+            await self._doubtful.release(key, holder)
+            if not await self._claim(key, claim, params.ttl_seconds):
+                holder = await self._store.get(key)
+                return Deduplicated(effective, holder.decode() if holder is not None else None)
         outcome = await self._execute_as_sent(run)
         if isinstance(outcome, Failed):
             try:
                 await self._store.delete_if_equals(key, claim)
             except Exception:
                 log.exception("could not release dedup claim", extra={"action_id": action.id})
+                self._doubtful.add(key, claim, params.ttl_seconds)  # released in the background
         return outcome
+
+    async def _claim(self, key: str, claim: bytes, ttl: float) -> bool:
+        """Put-if-absent; a claim whose call failed may still land, so it is released in the background."""
+        try:
+            return await self._store.put_if_absent(key, claim, ttl)
+        except BackendUnavailable:
+            self._doubtful.add(key, claim, ttl)
+            raise
 
     async def _throttle(self, run: _Run) -> Outcome:
         """Count this dispatch in its fixed window; over ``max_count`` it is throttled, never executed."""

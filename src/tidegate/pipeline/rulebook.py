@@ -2,7 +2,12 @@
 
 Rules themselves are pure (``tidegate.rules``); this module owns the I/O around them: reading the rules
 directory, persisting toggles, and swapping in a new ``RuleSet`` with one assignment so an evaluation
-never sees a half-loaded set."""
+never sees a half-loaded set.
+
+Cluster (features.md §20): toggles and a reload generation live in the state store. Each instance keeps a
+copy of the toggles, so evaluation never touches the store; ``sync`` (the rules-sync loop, every
+``rules.sync_interval_seconds``) re-reads them and reloads this instance's own rule files when another
+instance's reload moved the generation."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from types import MappingProxyType
 
 import orjson
 
+from tidegate.errors import BackendUnavailable
 from tidegate.model.action import Action
 from tidegate.model.json import JsonObject
 from tidegate.model.verdict import Verdict, VerdictKind
@@ -58,6 +64,7 @@ class RuleBook:
     async def start(self) -> None:
         """Startup load: a missing directory means zero rules (warned); any error stops startup."""
         self._rules = await asyncio.to_thread(self._checked_load, True)
+        self._generation = await self._stored_generation()  # the files just read are current
         await self.refresh()
 
     def evaluate(
@@ -82,8 +89,12 @@ class RuleBook:
             for rule in self._rules.rules
         ]
 
-    async def reload(self) -> JsonObject:
-        """Re-read the directory; on any error the previous set stays in force unchanged."""
+    async def reload(self, *, announce: bool = True) -> JsonObject:
+        """Re-read the directory; on any error the previous set stays in force unchanged.
+
+        ``announce`` (POST /v1/rules/reload) also moves the cluster's generation so every other instance
+        reloads its own files; a state store failure then raises BackendUnavailable before the swap. The
+        file watcher reloads this instance only (each instance watches its own directory)."""
         try:
             rules = await asyncio.to_thread(self._checked_load, False)
         except RuleLoadError as exc:
@@ -94,8 +105,9 @@ class RuleBook:
                 "errors": [{"file": e.file, "message": e.message} for e in exc.errors],
                 "applied": False,
             }
+        if announce:
+            self._generation = await self._store.incr(keys.rules_generation())
         self._rules = rules
-        self._generation = await self._store.incr(keys.global_key("rules", "generation"))
         log.info("rules reloaded: %d rules", len(rules.rules))
         return {"loaded": len(rules.rules), "errors": [], "applied": True}
 
@@ -116,9 +128,34 @@ class RuleBook:
         raise RuntimeError("rule toggle kept conflicting")
 
     async def refresh(self) -> None:
-        """Pick up toggles written by other instances (and at startup, those that survived a restart)."""
+        """Pick up toggles written by other instances (and at startup, those that survived a restart),
+        and reload the rule files when another instance reloaded since the last look."""
         raw = await self._store.get(keys.rule_toggles())
         self._overrides = MappingProxyType(_decode(raw) if raw else {})
+        generation = await self._stored_generation()
+        if generation == self._generation:
+            return
+        try:
+            rules = await asyncio.to_thread(self._checked_load, False)
+        except RuleLoadError as exc:
+            for error in exc.errors:
+                log.error("rules sync reload: %s: %s", error.file, error.message)
+        else:
+            self._rules = rules
+            log.info("rules reloaded after another instance did: %d rules", len(rules.rules))
+        self._generation = generation  # a bad file is reported once, not on every tick
+
+    async def sync(self) -> None:
+        """The rules-sync loop's tick: ``refresh``, riding out a state store outage (the copy in hand
+        stays in force; the next tick tries again)."""
+        try:
+            await self.refresh()
+        except BackendUnavailable as exc:
+            log.warning("rules sync: %s", exc)
+
+    async def _stored_generation(self) -> int:
+        raw = await self._store.get(keys.rules_generation())
+        return int(raw) if raw is not None else 0
 
     def _checked_load(self, missing_ok: bool) -> RuleSet:
         rules = self._load(missing_ok)

@@ -5,7 +5,20 @@ Identifiers may contain ``:`` (README), so each component escapes ``%`` and ``:`
 
 from __future__ import annotations
 
-__all__ = ["dedup", "escape", "global_key", "rule_toggles", "scoped", "throttle"]
+import hashlib
+
+__all__ = [
+    "connection_slots",
+    "dedup",
+    "escape",
+    "global_key",
+    "login_failures",
+    "rule_toggles",
+    "rules_generation",
+    "scoped",
+    "session",
+    "throttle",
+]
 
 
 def escape(component: str) -> str:
@@ -31,3 +44,26 @@ def throttle(namespace: str, tenant: str, rule: str, key_hash: str, window_start
 
 def rule_toggles() -> str:
     return global_key("rules", "toggles")
+
+
+def rules_generation() -> str:
+    """Bumped by every reload on any instance; the others reload when it moves (rules.md §11)."""
+    return global_key("rules", "generation")
+
+
+def connection_slots(bucket: str) -> str:
+    """The SSE connection slots of one bucket, cluster-wide (stream.md §0.6)."""
+    return global_key("sse-slots", bucket)
+
+
+def session(jti: str) -> str:
+    """A login session, ``jti -> username``: an allow-list, so logout is one delete (security.md §3)."""
+    return global_key("session", jti)
+
+
+def login_failures(username: str) -> str:
+    """Recent failed logins of one username (api.md §13), whether or not the user exists.
+
+    Keyed by the username's SHA-256: people type passwords into the username field, and what was typed
+    must not be stored (or logged by a driver) in clear."""
+    return global_key("login-failures", hashlib.sha256(username.encode()).hexdigest())
