@@ -35,6 +35,7 @@ test: lint typecheck pytest
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/stream.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

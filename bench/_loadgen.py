@@ -6,7 +6,6 @@ table that holds p99."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Literal
 
 import orjson
+
+from _run import pinned
 
 __all__ = ["LoadResult", "Loadgen", "combine", "parse_wrk", "pick_loadgen", "run_load"]
 
@@ -113,12 +114,6 @@ def _lua(body: bytes) -> str:
     )
 
 
-def _pinned(cpu: int | None) -> Callable[[], None] | None:
-    if cpu is None:
-        return None
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
 def run_load(
     loadgen: Loadgen,
     url: str,
@@ -138,7 +133,7 @@ def run_load(
     else:
         command = [sys.executable, str(_LOAD_SCRIPT), url, str(connections), str(seconds), body.decode()]
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 60, check=False, preexec_fn=_pinned(cpu)
+        command, capture_output=True, text=True, timeout=seconds + 60, check=False, preexec_fn=pinned(cpu)
     )
     if done.returncode != 0:
         raise RuntimeError(f"{command[0]} failed ({done.returncode}): {done.stderr.strip()}")

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import platform
 from dataclasses import dataclass
-from importlib.metadata import version
-from pathlib import Path
 
 import orjson
 
 from _config import Backend
 from _inproc import InProcResult
 from _loadgen import PYTHON, Loadgen, LoadResult
+from _machine import busy_note, machine_info, machine_lines
 from _server import ServerKind
-from tidegate import __version__
 
 __all__ = [
     "HTTP_TARGET",
@@ -23,14 +19,12 @@ __all__ = [
     "AuditCheck",
     "HttpFigures",
     "RunShape",
-    "machine_info",
     "render_json",
     "render_table",
 ]
 
 HTTP_TARGET = 0.50  # tidegate req/s as a share of the echo baseline's
 MEMORY_TARGET = 25_000  # in-process actions/s on the memory backends
-BUSY_LOAD = 0.5  # 1-minute load average above which the figures are flagged as likely disturbed
 
 #: Measured in this order; the ratio is tidegate's rate over echo's.
 SERVERS: tuple[ServerKind, ...] = ("echo", "fastapi", "tidegate")
@@ -99,43 +93,12 @@ class HttpFigures:
         return echo / tidegate if echo and tidegate else None
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def machine_info() -> dict[str, object]:
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "os": f"{platform.system()} {platform.release()} {platform.machine()}",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "uvloop": version("uvloop"),
-        "tidegate": __version__,
-    }
-
-
 def _verdict(met: bool) -> str:
     return "met" if met else "MISSED"
 
 
 def _header(shape: RunShape, http: HttpFigures | None) -> list[str]:
-    info = machine_info()
-    lines = [
-        "Tidegate dispatch benchmark",
-        f"  machine   {info['cpus']} CPUs ({info['cpu_model']}), {info['os']}",
-        f"  python    {info['python']}, uvloop {info['uvloop']}, tidegate {info['tidegate']}",
-    ]
-    if shape.load_average > BUSY_LOAD:
-        lines.append(
-            f"  NOTE      load average was {shape.load_average:.2f} at the start: other processes share the "
-            "CPUs, so the figures are likely low"
-        )
+    lines = machine_lines("Tidegate dispatch benchmark") + busy_note(shape.load_average)
     if http is not None:
         pinning = (
             f"server on CPU {shape.server_cpu}, load generator on CPU {shape.load_cpu}"

@@ -7,7 +7,6 @@ period. Its output goes to a log file under the run's temp dir and is shown if i
 from __future__ import annotations
 
 import http.client
-import os
 import signal
 import socket
 import subprocess
@@ -21,9 +20,12 @@ from typing import Literal
 
 import orjson
 
+from _proc import cpu_seconds, memory_kib
+from _run import pinned
+
 __all__ = ["Server", "ServerKind", "serve"]
 
-ServerKind = Literal["tidegate", "echo", "fastapi"]
+ServerKind = Literal["tidegate", "echo", "fastapi", "stream"]
 
 _SERVE_SCRIPT = Path(__file__).with_name("_serve.py")
 _HOST = "127.0.0.1"
@@ -31,11 +33,12 @@ _START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 15.0
 
 #: Where each app takes the benchmarked POST, and the request that proves it is up.
-PATHS: dict[ServerKind, str] = {"tidegate": "/v1/dispatch", "echo": "/", "fastapi": "/"}
+PATHS: dict[ServerKind, str] = {"tidegate": "/v1/dispatch", "echo": "/", "fastapi": "/", "stream": "/"}
 _PROBES: dict[ServerKind, tuple[str, str, bytes | None]] = {
     "tidegate": ("GET", "/health", None),
     "echo": ("POST", "/", b"{}"),
     "fastapi": ("POST", "/", b"{}"),
+    "stream": ("GET", "/health", None),
 }
 
 
@@ -57,8 +60,14 @@ class Server:
     def url(self) -> str:
         return f"http://{_HOST}:{self.port}{PATHS[self.kind]}"
 
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection(_HOST, self.port, timeout=5)
+    @property
+    def host(self) -> str:
+        return _HOST
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, *, timeout: float = 5.0
+    ) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection(_HOST, self.port, timeout=timeout)
         try:
             headers = {"Content-Type": "application/json"} if body is not None else {}
             conn.request(method, path, body=body, headers=headers)
@@ -75,25 +84,16 @@ class Server:
 
     def peak_rss_mb(self) -> float | None:
         """The child's peak resident set (``VmHWM``), where /proc exists."""
-        try:
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return None
+        kib = memory_kib(self.process.pid, "VmHWM")
+        return kib / 1024 if kib is not None else None
+
+    def rss_kib(self) -> int | None:
+        """The child's resident set now (``VmRSS``), where /proc exists."""
+        return memory_kib(self.process.pid, "VmRSS")
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the child, all its threads (SQLite's included), where /proc exists.
-
-        Unlike the request rate, CPU per request barely changes when other processes share the core."""
-        try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        except OSError:
-            return None
-        fields = stat.rpartition(")")[2].split()  # after "pid (comm)": state is field 3, utime 14, stime 15
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time of the child, all its threads (SQLite's included), where /proc exists."""
+        return cpu_seconds(self.process.pid)
 
     def stop(self) -> int:
         """SIGTERM, wait for the graceful shutdown, SIGKILL if it hangs; returns the exit code."""
@@ -145,7 +145,7 @@ def serve(kind: ServerKind, directory: Path, *, cpu: int | None) -> Iterator[Ser
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
+            preexec_fn=pinned(cpu),
         )
     server = Server(kind, port, process, log)
     try:

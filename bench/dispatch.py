@@ -7,7 +7,6 @@ Exit status: 0 when it ran, 1 when it failed or the audit check found a mismatch
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sqlite3
 import sys
@@ -18,7 +17,6 @@ from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from types import FrameType
 
 import orjson
 
@@ -26,24 +24,11 @@ from _config import DISPATCH_BODY, Backend
 from _inproc import InProcResult, measure
 from _loadgen import Loadgen, LoadResult, combine, pick_loadgen, run_load
 from _report import SERVERS, AuditCheck, HttpFigures, RunShape, render_json, render_table
+from _run import busy_load_average, cpus, handle_sigterm, progress
 from _server import Server, ServerKind, serve
 
 _SETTLE_TIMEOUT = 10.0
 _BACKENDS: tuple[Backend, ...] = ("memory", "sqlite")
-
-
-def _cpus() -> tuple[int | None, int | None]:
-    """(server CPU, load generator CPU): one core each when there are two or more, else no pinning."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None, None
-    available = sorted(os.sched_getaffinity(0))
-    if len(available) < 2:
-        return None, None
-    return available[0], available[1]
-
-
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _audit_rows(path: Path) -> int:
@@ -111,7 +96,7 @@ def run_http(shape: RunShape, root: Path, loadgen: Loadgen) -> HttpFigures:
     with ExitStack() as stack:
         servers: dict[ServerKind, Server] = {}
         for kind in SERVERS:
-            _progress(f"http: starting the {kind} server")
+            progress(f"http: starting the {kind} server")
             servers[kind] = stack.enter_context(serve(kind, root / kind, cpu=shape.server_cpu))
         loads = {
             kind: partial(
@@ -128,11 +113,11 @@ def run_http(shape: RunShape, root: Path, loadgen: Loadgen) -> HttpFigures:
         measured = {kind: _Measured() for kind in SERVERS}
         if shape.warmup > 0:
             for kind in SERVERS:
-                _progress(f"http: {kind}: warming up for {shape.warmup:g} s")
+                progress(f"http: {kind}: warming up for {shape.warmup:g} s")
                 measured[kind].warmups.append(loads[kind](seconds=shape.warmup))
         for round_ in range(1, shape.rounds + 1):
             for kind in SERVERS:
-                _progress(f"http: round {round_}/{shape.rounds}: {kind}: measuring for {per_round:g} s")
+                progress(f"http: round {round_}/{shape.rounds}: {kind}: measuring for {per_round:g} s")
                 _measure_round(servers[kind], measured[kind], loads[kind], per_round)
         rss = {kind: server.peak_rss_mb() for kind, server in servers.items()}
         tidegate = measured["tidegate"]
@@ -154,7 +139,7 @@ def run_http(shape: RunShape, root: Path, loadgen: Loadgen) -> HttpFigures:
 def run_in_process(shape: RunShape, root: Path) -> list[InProcResult]:
     results = []
     for backend in _BACKENDS:
-        _progress(f"in-process: {backend}: {shape.n:,} sequential dispatches")
+        progress(f"in-process: {backend}: {shape.n:,} sequential dispatches")
         results.append(measure(backend, root / f"inproc-{backend}", shape.n))
     return results
 
@@ -194,29 +179,25 @@ def _shape(argv: list[str] | None) -> tuple[argparse.Namespace, RunShape]:
         parser.error(
             "--n, --connections and --rounds must be >= 1, --warmup >= 0, --duration >= 1 s per round"
         )
-    server_cpu, load_cpu = _cpus()
-    load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return args, RunShape(n, args.connections, warmup, duration, rounds, server_cpu, load_cpu, load_average)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM unwinds like Ctrl-C, so the same finally blocks stop the servers and remove the files."""
-    raise KeyboardInterrupt
+    server_cpu, load_cpu = cpus()
+    return args, RunShape(
+        n, args.connections, warmup, duration, rounds, server_cpu, load_cpu, busy_load_average()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args, shape = _shape(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    handle_sigterm()
     try:
         with tempfile.TemporaryDirectory(prefix="tidegate-bench-") as tmp:
             root = Path(tmp)
             http = None if args.skip_http else run_http(shape, root, pick_loadgen(args.loadgen))
             inproc = run_in_process(shape, root)
     except KeyboardInterrupt:
-        _progress("interrupted: servers stopped, temp files removed")
+        progress("interrupted: servers stopped, temp files removed")
         return 130
     except (RuntimeError, OSError, ValueError, sqlite3.Error) as exc:
-        _progress(f"benchmark failed: {exc}")
+        progress(f"benchmark failed: {exc}")
         return 1
     print(render_json(shape, http, inproc) if args.json else render_table(shape, http, inproc))
     return 1 if http is not None and not http.audit.passed else 0
