@@ -146,6 +146,19 @@ def _startup_warnings(settings: Settings) -> None:
         )
 
 
+def _auth_file_is_valid(settings: Settings) -> bool:
+    """Check the auth file before binding, as the rules are: every problem printed, none quoting a value."""
+    from tidegate.security import AuthFileError, load_identities
+
+    try:
+        load_identities(settings.auth.file)
+    except AuthFileError as exc:
+        for problem in exc.problems:
+            print(f"auth.file {settings.auth.file}: {problem}", file=sys.stderr)
+        return False
+    return True
+
+
 def _make_data_dirs(settings: Settings) -> None:
     """``./data`` is created for the SQLite files of the embedded default (config.md §3)."""
     paths = []
@@ -167,6 +180,8 @@ def _serve(args: argparse.Namespace) -> int:
             for line in errors:
                 print(f"rules: {line}", file=sys.stderr)
             return EXIT_INVALID
+    if settings.auth.enabled and not _auth_file_is_valid(settings):
+        return EXIT_INVALID
     configure_logging(settings.logging)
     _startup_warnings(settings)
     try:

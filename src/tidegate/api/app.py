@@ -14,11 +14,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from tidegate import __version__
+from tidegate.api.deps import check_route_table
 from tidegate.api.drain import drain_on_signal
 from tidegate.api.errors import install_error_handlers
 from tidegate.api.middleware import BodyLimits, EdgeMiddleware
 from tidegate.api.openapi import build_openapi
-from tidegate.api.routers import audit, dispatch, dispatch_stream, docs, health, rules, stream
+from tidegate.api.routers import audit, auth, dispatch, dispatch_stream, docs, health, rules, stream
 from tidegate.api.shortcut import DispatchShortcut, build_shortcut
 from tidegate.clock import Clock
 from tidegate.config import Settings
@@ -90,8 +91,9 @@ def create_app(
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
-    for module in (health, dispatch, dispatch_stream, stream, rules, audit, docs):
+    for module in (health, dispatch, dispatch_stream, stream, rules, audit, auth, docs):
         app.include_router(module.router)
+    check_route_table(app.routes)  # every route has a permission (security/permissions.py)
     cors = settings.server.cors
     if cors.allowed_origins:
         app.add_middleware(

@@ -15,7 +15,7 @@ from tidegate.model.audit import AUDIT_OUTCOMES
 from tidegate.model.json import JsonValue
 from tidegate.model.verdict import VerdictKind
 
-__all__ = ["DOC_MODELS", "EnabledBody"]
+__all__ = ["DOC_MODELS", "EnabledBody", "LoginBody"]
 
 ErrorCode = Literal[ERROR_CODES]  # type: ignore[valid-type]
 AuditOutcome = Literal[AUDIT_OUTCOMES]  # type: ignore[valid-type]
@@ -277,6 +277,25 @@ class AuditList(BaseModel):
     offset: int
 
 
+class LoginBody(BaseModel):
+    """``POST /v1/auth/login`` (api.md §13); strings only, so a number is a 422, not a coerced name."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    username: Annotated[str, Field(min_length=1, max_length=256, strict=True)]
+    password: Annotated[str, Field(min_length=1, max_length=1024, strict=True)]
+
+
+class LoginToken(BaseModel):
+    token: str = Field(description="an HS256 JWT; send it as `Authorization: Bearer <token>`")
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="the token lifetime in seconds (`auth.jwt_expiry_seconds`)")
+
+
+class LogoutResult(BaseModel):
+    status: Literal["logged_out"]
+
+
 #: Models whose JSON schemas become ``components/schemas`` entries, with the mode each is used in.
 DOC_MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
     (Error, "serialization"),
@@ -292,4 +311,7 @@ DOC_MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]]
     (EnabledResult, "serialization"),
     (AuditRecord, "serialization"),
     (AuditList, "serialization"),
+    (LoginBody, "validation"),
+    (LoginToken, "serialization"),
+    (LogoutResult, "serialization"),
 ]

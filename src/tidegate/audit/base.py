@@ -10,13 +10,17 @@ from datetime import datetime
 from typing import Protocol
 
 from tidegate.model.audit import AuditRecord
+from tidegate.model.caller import Grant
 
 __all__ = ["AuditPage", "AuditQuery", "AuditStore"]
 
 
 @dataclass(frozen=True, slots=True)
 class AuditQuery:
-    """Exact-match filters (None = any), inclusive ``dispatched_at`` bounds, and paging."""
+    """Exact-match filters (None = any), inclusive ``dispatched_at`` bounds, and paging.
+
+    ``scope`` restricts the records to those whose (tenant, namespace) one of its grants covers (G4,
+    ``audit/scope.py``); None means every record. ``total`` counts only records in scope."""
 
     namespace: str | None = None
     tenant: str | None = None
@@ -31,6 +35,7 @@ class AuditQuery:
     to: datetime | None = None
     limit: int = 50
     offset: int = 0
+    scope: tuple[Grant, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +57,8 @@ class AuditStore(Protocol):
         """Newest first (``dispatched_at`` desc, then ``id`` desc); ``total`` ignores limit/offset."""
         ...
 
-    async def get(self, action_id: str) -> AuditRecord | None:
-        """The newest record for the action id."""
+    async def get(self, action_id: str, scope: tuple[Grant, ...] | None = None) -> AuditRecord | None:
+        """The newest record for the action id among those in ``scope`` (None: all records)."""
         ...
 
     async def purge(self, now: datetime, batch: int = 1000) -> int:

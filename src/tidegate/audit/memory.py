@@ -11,8 +11,10 @@ from bisect import bisect_left, bisect_right, insort
 from datetime import datetime
 
 from tidegate.audit.base import AuditPage, AuditQuery
+from tidegate.audit.scope import in_scope
 from tidegate.errors import BackendUnavailable
 from tidegate.model.audit import AuditRecord
+from tidegate.model.caller import Grant
 
 __all__ = ["MemoryAuditStore"]
 
@@ -68,19 +70,20 @@ class MemoryAuditStore:
         hi = len(records) if query.to is None else bisect_right(records, query.to, key=_dispatched_at)
         wanted = [(name, getattr(query, name)) for name in _FILTERS if getattr(query, name) is not None]
         start, stop = query.offset, query.offset + query.limit
+        scope = query.scope
         page: list[AuditRecord] = []
         total = 0
         for index in range(hi - 1, lo - 1, -1):
             record = records[index]
-            if all(getattr(record, name) == value for name, value in wanted):
+            if all(getattr(record, name) == value for name, value in wanted) and in_scope(record, scope):
                 if start <= total < stop:
                     page.append(record)
                 total += 1
         return AuditPage(page, total)
 
-    async def get(self, action_id: str) -> AuditRecord | None:
+    async def get(self, action_id: str, scope: tuple[Grant, ...] | None = None) -> AuditRecord | None:
         self._check_open()
-        found = self._by_action.get(action_id)
+        found = [record for record in self._by_action.get(action_id, ()) if in_scope(record, scope)]
         return max(found, key=_order) if found else None
 
     async def purge(self, now: datetime, batch: int = 1000) -> int:

@@ -21,9 +21,11 @@ import asyncpg
 
 from tidegate.audit._group_commit import GroupCommitter
 from tidegate.audit.base import AuditPage, AuditQuery
+from tidegate.audit.scope import Placeholder, scope_sql
 from tidegate.audit.spool import AuditSpool
 from tidegate.errors import BackendUnavailable
 from tidegate.model.audit import AuditRecord
+from tidegate.model.caller import Grant
 from tidegate.model.json import dumps, loads
 from tidegate.postgres.migrator import migrate_pool
 from tidegate.postgres.names import TableNames
@@ -93,7 +95,8 @@ class PostgresAuditStore:
         self._insert = (
             f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
         )
-        self._get = f"SELECT record FROM {table} WHERE action_id = $1 {_ORDER} LIMIT 1"
+        self._select_action = f"SELECT record FROM {table} WHERE action_id = $1"
+        self._get = f"{self._select_action} {_ORDER} LIMIT 1"
         self._purge = (
             f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE expires_at <= $1 LIMIT $2)"
         )
@@ -155,6 +158,9 @@ class PostgresAuditStore:
             where("dispatched_at >= {}", query.from_)
         if query.to is not None:
             where("dispatched_at <= {}", query.to)
+        scoped = _scope_clause(query.scope, params)
+        if scoped is not None:
+            clauses.append(scoped)
         condition = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         n = len(params)
         rows = await self._fetch(
@@ -169,8 +175,11 @@ class PostgresAuditStore:
         counted = await self._fetch(f"SELECT count(*) AS n FROM {self._table} {condition}", *params)
         return AuditPage(records, int(counted[0]["n"]))
 
-    async def get(self, action_id: str) -> AuditRecord | None:
-        rows = await self._fetch(self._get, action_id)
+    async def get(self, action_id: str, scope: tuple[Grant, ...] | None = None) -> AuditRecord | None:
+        params: list[object] = [action_id]
+        scoped = _scope_clause(scope, params)
+        sql = self._get if scoped is None else f"{self._select_action} AND {scoped} {_ORDER} LIMIT 1"
+        rows = await self._fetch(sql, *params)
         return _record(rows[0]["record"]) if rows else None
 
     async def purge(self, now: datetime, batch: int = 1000) -> int:
@@ -247,3 +256,18 @@ def _record(blob: object) -> AuditRecord:
     if not isinstance(data, dict):
         raise BackendUnavailable("audit store holds a record that is not a JSON object")
     return AuditRecord.from_json(data)
+
+
+def _scope_clause(scope: tuple[Grant, ...] | None, params: list[object]) -> str | None:
+    """G3/G4 as SQL with numbered placeholders continuing after ``params``."""
+    if scope is None:
+        return None
+
+    def placeholder(value: object) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    def starts_with(column: str, prefix: str, placeholder: Placeholder) -> str:
+        return f"starts_with({column}, {placeholder(prefix)})"
+
+    return scope_sql(scope, placeholder, starts_with)

@@ -22,9 +22,11 @@ import aiosqlite
 
 from tidegate.audit._group_commit import GroupCommitter
 from tidegate.audit.base import AuditPage, AuditQuery
+from tidegate.audit.scope import Placeholder, scope_sql
 from tidegate.audit.spool import AuditSpool
 from tidegate.errors import BackendUnavailable
 from tidegate.model.audit import AuditRecord
+from tidegate.model.caller import Grant
 from tidegate.model.json import loads
 from tidegate.model.time import to_micros
 from tidegate.store.sqlite_file import open_connection
@@ -68,6 +70,7 @@ _COLUMNS = (
 _INSERT = f"INSERT OR IGNORE INTO audit_records ({_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 _ORDER = "ORDER BY dispatched_at DESC, id DESC"
 _GET = f"SELECT record FROM audit_records WHERE action_id = ? {_ORDER} LIMIT 1"
+_GET_SCOPED = f"SELECT record FROM audit_records WHERE action_id = ? AND {{}} {_ORDER} LIMIT 1"
 _PURGE = (
     "DELETE FROM audit_records WHERE rowid IN (SELECT rowid FROM audit_records WHERE expires_at <= ? LIMIT ?)"
 )
@@ -161,6 +164,9 @@ class SqliteAuditStore:
         if query.to is not None:
             clauses.append("dispatched_at <= ?")
             params.append(to_micros(query.to))
+        scoped = _scope_clause(query.scope, params)
+        if scoped is not None:
+            clauses.append(scoped)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._read(
             f"SELECT record FROM audit_records {where} {_ORDER} LIMIT ? OFFSET ?",
@@ -172,8 +178,11 @@ class SqliteAuditStore:
         counted = await self._read(f"SELECT count(*) FROM audit_records {where}", params)
         return AuditPage(records, int(counted[0][0]))
 
-    async def get(self, action_id: str) -> AuditRecord | None:
-        rows = await self._read(_GET, [action_id])
+    async def get(self, action_id: str, scope: tuple[Grant, ...] | None = None) -> AuditRecord | None:
+        params: list[object] = [action_id]
+        scoped = _scope_clause(scope, params)
+        sql = _GET if scoped is None else _GET_SCOPED.format(scoped)
+        rows = await self._read(sql, params)
         return _record(rows[0][0]) if rows else None
 
     async def purge(self, now: datetime, batch: int = 1000) -> int:
@@ -284,3 +293,19 @@ def _record(blob: bytes) -> AuditRecord:
     if not isinstance(data, dict):
         raise BackendUnavailable("audit store holds a record that is not a JSON object")
     return AuditRecord.from_json(data)
+
+
+def _scope_clause(scope: tuple[Grant, ...] | None, params: list[object]) -> str | None:
+    """G3/G4 as SQL; "starts with" is a range on the tenant (BINARY collation: ``p.`` <= t < ``p/``)."""
+    if scope is None:
+        return None
+
+    def placeholder(value: object) -> str:
+        params.append(value)
+        return "?"
+
+    def starts_with(column: str, prefix: str, placeholder: Placeholder) -> str:
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return f"({column} >= {placeholder(prefix)} AND {column} < {placeholder(upper)})"
+
+    return scope_sql(scope, placeholder, starts_with)

@@ -36,10 +36,13 @@ class Grant:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """``session`` is the JWT's ``jti`` for a login session (what logout revokes), else None."""
+
     caller_id: str
     auth_method: AuthMethod
     role: Role
     grants: tuple[Grant, ...] = field(default=(Grant(),))
+    session: str | None = None
 
 
 ANONYMOUS = Caller("anonymous", AuthMethod.ANONYMOUS, Role.ADMIN)

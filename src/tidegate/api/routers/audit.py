@@ -1,13 +1,17 @@
-"""``GET /v1/audit`` and ``GET /v1/audit/{action_id}`` (api.md §5): the audit trail, newest first."""
+"""``GET /v1/audit`` and ``GET /v1/audit/{action_id}`` (api.md §5): the audit trail, newest first.
+
+Both are limited to the caller's grants: a ``tenant`` filter no grant covers is 403 (G2), a list without
+one holds and counts only covered records (G4), and a record outside the grants is 404 exactly like a
+missing one, after the same store read (G3). A scoped caller is not told that other tenants exist."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from tidegate.api.deps import ServicesDep, get_caller
+from tidegate.api.deps import CallerDep, ServicesDep
 from tidegate.api.openapi import AUTH_ERRORS, PROTECTED, ref, responses
 from tidegate.api.responses import json_response
 from tidegate.audit.base import AuditQuery, AuditStore
@@ -15,6 +19,7 @@ from tidegate.errors import FeatureDisabled, InvalidInput, NotFound
 from tidegate.model.action import Timestamp
 from tidegate.model.audit import AUDIT_OUTCOMES
 from tidegate.model.verdict import VerdictKind
+from tidegate.security.tenancy import ensure_lists_tenant, read_scope
 from tidegate.services import Services
 
 __all__ = ["MAX_OFFSET", "router"]
@@ -22,7 +27,7 @@ __all__ = ["MAX_OFFSET", "router"]
 #: Offsets beyond this get 422 (choice): every backend counts in signed 64-bit, with room for ``limit``.
 MAX_OFFSET = 2**31 - 1
 
-router = APIRouter(tags=["audit"], dependencies=[Depends(get_caller)])
+router = APIRouter(tags=["audit"])
 
 OutcomeFilter = Literal[AUDIT_OUTCOMES]  # type: ignore[valid-type]
 Text = Annotated[str | None, Query()]
@@ -39,6 +44,7 @@ Text = Annotated[str | None, Query()]
     openapi_extra={"security": PROTECTED},
 )
 async def list_audit(
+    caller: CallerDep,
     services: ServicesDep,
     namespace: Text = None,
     tenant: Text = None,
@@ -61,6 +67,7 @@ async def list_audit(
     audit = _audit_store(services)
     if from_ is not None and to is not None and from_ > to:
         raise InvalidInput("from is after to")
+    ensure_lists_tenant(caller, tenant)
     query = AuditQuery(
         namespace=namespace,
         tenant=tenant,
@@ -75,6 +82,7 @@ async def list_audit(
         to=to,
         limit=limit,
         offset=offset,
+        scope=read_scope(caller),
     )
     page = await audit.query(query)
     records = [record.to_json() for record in page.records]
@@ -90,8 +98,8 @@ async def list_audit(
     responses=responses({200: ("The record", ref("AuditRecord"))}, (*AUTH_ERRORS, 404, 503)),
     openapi_extra={"security": PROTECTED},
 )
-async def get_audit(action_id: str, services: ServicesDep) -> Response:
-    record = await _audit_store(services).get(action_id)
+async def get_audit(action_id: str, caller: CallerDep, services: ServicesDep) -> Response:
+    record = await _audit_store(services).get(action_id, read_scope(caller))
     if record is None:
         raise NotFound(f"audit record not found: {action_id}")
     return json_response(record.to_json())

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from tidegate.api.batch import batch_items, check_item, item_error, run_bounded
 from tidegate.api.body import read_json, validate
-from tidegate.api.deps import get_caller, services_of
+from tidegate.api.deps import authorize, get_caller, services_of
 from tidegate.api.openapi import AUTH_ERRORS, BODY_ERRORS, PROTECTED, Responses, json_body, ref, responses
 from tidegate.api.params import query_bool
 from tidegate.api.request_id import request_id_of
@@ -20,6 +20,7 @@ from tidegate.api.responses import json_response
 from tidegate.api.trace import trace_context_of
 from tidegate.model.action import ActionRequest
 from tidegate.model.json import JsonObject, JsonValue, dumps
+from tidegate.security.tenancy import ensure_creates
 
 __all__ = ["router"]
 
@@ -94,10 +95,11 @@ def _with_spool_header(documented: Responses) -> Responses:
 async def dispatch(request: Request) -> Response:
     # Also served by api/shortcut.py in front of FastAPI's routing: use only the raw Request here.
     services = services_of(request)
-    caller = await get_caller(request)
+    caller = await authorize(request, await get_caller(request))
     body = await read_json(request)
     dry_run = query_bool(request, "dry_run")
     action = validate(ActionRequest, body).normalize(services.clock.now(), _trace(request))
+    ensure_creates(caller, action.tenant, action.namespace, action.provider, action.action_type)
     result = await services.gateway.dispatch(action, caller, dry_run=dry_run)
     headers = _SPOOLED if result.audit_spooled else None
     return Response(dumps(result.body()), media_type="application/json", headers=headers)
@@ -121,7 +123,7 @@ async def dispatch(request: Request) -> Response:
 )
 async def dispatch_batch(request: Request) -> Response:
     services = services_of(request)
-    caller = await get_caller(request)
+    caller = await authorize(request, await get_caller(request))
     body = await read_json(request, check_nesting=False)
     dry_run = query_bool(request, "dry_run")
     items = batch_items(body)
@@ -135,6 +137,7 @@ async def dispatch_batch(request: Request) -> Response:
         try:
             check_item(item, item_limit)
             action = validate(ActionRequest, item, prefix=()).normalize(services.clock.now(), trace)
+            ensure_creates(caller, action.tenant, action.namespace, action.provider, action.action_type)
             result = await services.gateway.dispatch(action, caller, dry_run=dry_run)
         except Exception as exc:
             return item_error(exc, request_id)

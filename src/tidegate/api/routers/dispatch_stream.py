@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tidegate.api.body import read_json, validate
-from tidegate.api.deps import get_caller, services_of
+from tidegate.api.deps import authorize, get_caller, services_of
 from tidegate.api.openapi import AUTH_ERRORS, BODY_ERRORS, PROTECTED, json_body, ref, responses
 from tidegate.api.params import query_bool
 from tidegate.api.routers.dispatch import _PARAMETERS as DISPATCH_PARAMETERS
@@ -30,6 +30,7 @@ from tidegate.errors import StreamingDisabled
 from tidegate.model.action import ActionRequest
 from tidegate.pipeline.observer import DispatchObserver
 from tidegate.pipeline.result import DispatchResult
+from tidegate.security.tenancy import ensure_creates
 from tidegate.stream.dispatch_events import DispatchEvents, trace_id_of
 
 __all__ = ["follow_timeout", "router"]
@@ -96,7 +97,7 @@ def _documented() -> dict[int | str, dict[str, object]]:
 )
 async def dispatch_stream(request: Request) -> Response:
     services = services_of(request)
-    caller = await get_caller(request)
+    caller = await authorize(request, await get_caller(request))
     if not services.settings.stream.enabled:
         raise StreamingDisabled("streaming is disabled")
     body = await read_json(request)
@@ -106,6 +107,7 @@ async def dispatch_stream(request: Request) -> Response:
     headers = request.headers
     trace = trace_context(headers.get("traceparent"), headers.get("tracestate"))
     action = validate(ActionRequest, body).normalize(services.clock.now(), trace)
+    ensure_creates(caller, action.tenant, action.namespace, action.provider, action.action_type)
     events = DispatchEvents(action.id, trace_id_of(action.trace_context), services.clock.now)
     run = StreamedDispatch(action, dry_run, events)
 

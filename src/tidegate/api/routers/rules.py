@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tidegate.api.body import read_json, validate
-from tidegate.api.deps import ServicesDep, get_caller
+from tidegate.api.deps import ServicesDep, authorize
 from tidegate.api.openapi import AUTH_ERRORS, BODY_ERRORS, PROTECTED, json_body, ref, responses
 from tidegate.api.responses import json_response
 from tidegate.api.schemas import EnabledBody
@@ -15,7 +15,7 @@ from tidegate.errors import NotFound
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["rules"], dependencies=[Depends(get_caller)])
+router = APIRouter(tags=["rules"], dependencies=[Depends(authorize)])
 
 
 @router.get(

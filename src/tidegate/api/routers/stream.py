@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tidegate.api.deps import get_caller, services_of
+from tidegate.api.deps import authorize, services_of
 from tidegate.api.openapi import AUTH_ERRORS, PROTECTED, responses
 from tidegate.api.sse import sse_response
 from tidegate.errors import BackendUnavailable, Forbidden, StreamingDisabled, TooManyConnections
@@ -77,7 +77,10 @@ _DOCUMENTED[400]["description"] = "`invalid_filter`: a bad enum value or identif
 _DOCUMENTED[429]["description"] = (
     "`rate_limited`, or `too_many_connections` when every SSE slot of the bucket is taken (Retry-After: 5)"
 )
-_DOCUMENTED[503]["description"] = "`streaming_disabled` in config, or the event log is unreachable"
+_DOCUMENTED[503]["description"] = (
+    "`streaming_disabled` in config, or `backend_unavailable`: the event log, or the state store holding "
+    "the connection slots, is unreachable"
+)
 
 
 @router.get(
@@ -87,12 +90,13 @@ _DOCUMENTED[503]["description"] = "`streaming_disabled` in config, or the event 
     responses=_DOCUMENTED,
     openapi_extra={"parameters": _PARAMETERS, "security": PROTECTED},
 )
-async def stream(request: Request, caller: Annotated[Caller, Depends(get_caller)]) -> Response:
+async def stream(request: Request, caller: Annotated[Caller, Depends(authorize)]) -> Response:
     services = services_of(request)
     settings = services.settings
     if not settings.stream.enabled:
         raise StreamingDisabled("streaming is disabled")
-    # Every role holds stream_subscribe (security.md §4); the role check arrives with authentication.
+    # The role check (stream_subscribe) ran in ``authorize``: every role holds it (security.md §4), so
+    # its place before ``streaming_disabled`` (§1.1) is never observable.
     params = request.query_params.multi_items()
     for name, value in params:
         if name == "tenant" and value and not caller_covers(caller, value):
