@@ -23,6 +23,7 @@ from tidegate.config import Settings
 from tidegate.errors import BackendUnavailable, ConfigError
 from tidegate.executor.runner import Executor
 from tidegate.metrics import Metrics
+from tidegate.model.ids import new_id
 from tidegate.pipeline.gateway import HANDLED_VERDICTS, Gateway
 from tidegate.pipeline.recorder import Recorder
 from tidegate.pipeline.rulebook import RuleBook
@@ -41,6 +42,7 @@ from tidegate.stream.spool import EventSpool
 from tidegate.workers.auth_watch import AuthFileWatcher
 from tidegate.workers.rules_watch import RulesWatcher
 from tidegate.workers.supervisor import Loop, Supervisor
+from tidegate.workers.timers import Timers
 
 __all__ = ["Services", "close_services", "open_services"]
 
@@ -66,6 +68,7 @@ class Services:
     supervisor: Supervisor
     spool: AuditSpool | None
     http: httpx.AsyncClient
+    timers: Timers  # every feature's due work, fired once cluster-wide (workers/timers.py)
     event_spool: EventSpool | None = None  # with a shared event log: events whose append failed
     auth: Authenticator | None = None  # None: authentication is disabled (every caller is anonymous)
     _closed: bool = field(default=False, repr=False)
@@ -190,6 +193,7 @@ async def open_services(
         supervisor=Supervisor(),
         spool=spool,
         http=http,
+        timers=Timers(store, clock, owner=new_id(), lease_seconds=settings.background.lease_seconds),
         event_spool=event_spool,
         auth=auth,
     )
@@ -207,6 +211,8 @@ def _add_loops(services: Services) -> None:
         )
         supervisor.add(Loop("rules-watch", 0.25, watcher.tick))
     supervisor.add(Loop("rules-sync", settings.rules.sync_interval_seconds, services.rulebook.sync))
+    if settings.background.enabled:
+        supervisor.add(Loop("timers", settings.background.poll_interval_seconds, services.timers.tick))
     supervisor.add(Loop("doubtful-claims", 0.5, services.gateway.doubtful_claims.sweep))  # features.md §3
     connections = services.connections
     if isinstance(connections, StoreConnectionSlots):  # shared slots lapse unless renewed (stream.md §0.6)

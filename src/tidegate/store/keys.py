@@ -18,6 +18,7 @@ __all__ = [
     "scoped",
     "session",
     "throttle",
+    "timer_claim",
 ]
 
 
@@ -67,3 +68,8 @@ def login_failures(username: str) -> str:
     Keyed by the username's SHA-256: people type passwords into the username field, and what was typed
     must not be stored (or logged by a driver) in clear."""
     return global_key("login-failures", hashlib.sha256(username.encode()).hexdigest())
+
+
+def timer_claim(index: str, member: str) -> str:
+    """The lease that lets one instance fire a timer member (``workers/timers.py``)."""
+    return global_key("timer-claim", f"{index}|{member}")

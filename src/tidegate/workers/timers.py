@@ -1,0 +1,102 @@
+"""Timers that fire once cluster-wide: group flushes, state timeouts, approval expiry, chain steps, recurring.
+
+A timer is a member of one of the StateStore's time indexes (DESIGN.md §3). The member names the entity
+*and* the due time (``<entity>|<due micros>``), so moving a timer is arming a new member: a member left
+behind by a move fires harmlessly, because its handler finds the entity no longer due at that time and
+does nothing. That keeps every handler idempotent against stale members without a compare-and-unschedule
+in the store protocol.
+
+Firing: every instance polls ``due()``; a member is fired by the instance that wins its claim
+(``put_if_absent`` with a lease). On success the claim is kept long enough that no instance that listed
+the member before it was unscheduled can fire it again, and the member is unscheduled. When a handler
+raises, the member stays scheduled and the lease expires, so another instance (or this one) retries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from tidegate.clock import Clock
+from tidegate.model.time import from_micros, to_micros
+from tidegate.store import keys
+from tidegate.store.base import StateStore
+
+__all__ = ["TimerHandler", "Timers", "member_of", "parse_member"]
+
+log = logging.getLogger(__name__)
+
+#: ``handler(entity_id, due_at)``: do the due work if the entity is still due at ``due_at``.
+TimerHandler = Callable[[str, datetime], Awaitable[None]]
+
+_DONE = b"done"
+#: How long a fired member's claim outlives it: far longer than one poll of any instance.
+_DONE_TTL = 3600.0
+
+
+def member_of(entity_id: str, due_at: datetime) -> str:
+    return f"{entity_id}|{to_micros(due_at)}"
+
+
+def parse_member(member: str) -> tuple[str, datetime]:
+    entity_id, _, micros = member.rpartition("|")
+    return entity_id, from_micros(int(micros))
+
+
+class Timers:
+    """The time indexes of every feature and their handlers, polled by one supervisor loop (``tick``)."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        clock: Clock,
+        *,
+        owner: str,
+        lease_seconds: float = 30.0,
+        batch: int = 100,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._owner = owner.encode()
+        self._lease = lease_seconds
+        self._batch = batch
+        self._handlers: dict[str, TimerHandler] = {}
+
+    def register(self, index: str, handler: TimerHandler) -> None:
+        if index in self._handlers:
+            raise ValueError(f"timer index already registered: {index}")
+        self._handlers[index] = handler
+
+    async def arm(self, index: str, entity_id: str, due_at: datetime) -> str:
+        """Schedule ``entity_id`` at ``due_at``; returns the member (to ``disarm`` an earlier arming)."""
+        member = member_of(entity_id, due_at)
+        await self._store.schedule(index, member, due_at)
+        return member
+
+    async def disarm(self, index: str, entity_id: str, due_at: datetime) -> None:
+        await self._store.unschedule(index, member_of(entity_id, due_at))
+
+    async def tick(self) -> None:
+        """Fire every member due now whose claim this instance wins."""
+        now = self._clock.now()
+        for index, handler in self._handlers.items():
+            for member, _ in await self._store.due(index, now, self._batch):
+                await self._fire(index, member, handler)
+
+    async def _fire(self, index: str, member: str, handler: TimerHandler) -> None:
+        try:
+            entity_id, due_at = parse_member(member)
+        except ValueError:
+            log.error("timer index %s holds a malformed member %r; dropped", index, member)
+            await self._store.unschedule(index, member)
+            return
+        claim = keys.timer_claim(index, member)
+        if not await self._store.put_if_absent(claim, self._owner, ttl=self._lease):
+            return
+        try:
+            await handler(entity_id, due_at)
+        except Exception:
+            log.exception("timer %s of %s failed; retried after %.0f s", index, entity_id, self._lease)
+            return
+        await self._store.put(claim, _DONE, ttl=_DONE_TTL)
+        await self._store.unschedule(index, member)
