@@ -24,7 +24,8 @@ from tidegate.errors import BackendUnavailable, ConfigError
 from tidegate.executor.runner import Executor
 from tidegate.metrics import Metrics
 from tidegate.model.ids import new_id
-from tidegate.pipeline.gateway import HANDLED_VERDICTS, Gateway
+from tidegate.model.verdict import VerdictKind
+from tidegate.pipeline.gateway import HANDLED_VERDICTS, FeatureHandler, Gateway
 from tidegate.pipeline.recorder import Recorder
 from tidegate.pipeline.rulebook import RuleBook
 from tidegate.providers import new_http_client
@@ -148,7 +149,13 @@ async def open_services(
         settings.providers, http, redact, default_timeout=settings.executor.timeout_seconds
     )
     executor = Executor(providers, settings.executor, record_attempt=metrics.record_attempt)
-    rulebook = RuleBook(load=_rule_loader(settings), store=store, supported=HANDLED_VERDICTS)
+    timers = Timers(store, clock, owner=new_id(), lease_seconds=settings.background.lease_seconds)
+    # The stateful features' verdict handlers (groups, state machines, approvals, chains); a rule using a
+    # verdict no handler serves fails to load.
+    features: dict[VerdictKind, FeatureHandler] = {}
+    rulebook = RuleBook(
+        load=_rule_loader(settings), store=store, supported=HANDLED_VERDICTS | frozenset(features)
+    )
     try:
         await rulebook.start()
     except RuleLoadError as exc:
@@ -174,6 +181,7 @@ async def open_services(
         recorder=recorder,
         clock=clock,
         max_in_flight=settings.server.max_in_flight_dispatches,
+        features=features,
     )
     services = Services(
         settings=settings,
@@ -193,7 +201,7 @@ async def open_services(
         supervisor=Supervisor(),
         spool=spool,
         http=http,
-        timers=Timers(store, clock, owner=new_id(), lease_seconds=settings.background.lease_seconds),
+        timers=timers,
         event_spool=event_spool,
         auth=auth,
     )

@@ -4,7 +4,7 @@ scripted providers standing in for the outside world."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,15 +19,17 @@ from tidegate.executor.runner import Executor
 from tidegate.metrics import Metrics
 from tidegate.model.action import Action
 from tidegate.model.caller import ANONYMOUS
-from tidegate.model.outcome import ProviderResponse
+from tidegate.model.event import EventType
+from tidegate.model.outcome import ProviderResponse, Suppressed
 from tidegate.model.verdict import VerdictKind
-from tidegate.pipeline.gateway import HANDLED_VERDICTS, Gateway
+from tidegate.pipeline.gateway import HANDLED_VERDICTS, FeatureHandler, Gateway, Handled, VerdictRun
 from tidegate.pipeline.recorder import Recorder
 from tidegate.pipeline.rulebook import RuleBook
 from tidegate.providers.base import ProviderError
 from tidegate.providers.registry import ProviderRegistry, Registration
 from tidegate.rules import RuleLoadError, loads_rules_text
 from tidegate.store.memory import MemoryStateStore
+from tidegate.stream.emit import new_event
 from tidegate.stream.log import LocalEventLog
 
 START = datetime(2026, 2, 7, 14, 30, 30, tzinfo=UTC)  # Unix 1770474630: a 60 s window began at :00
@@ -65,7 +67,9 @@ class Harness:
 
 
 async def harness(
-    rules_yaml: str = "rules: []", providers: Sequence[str] = ("email", "sms", "log")
+    rules_yaml: str = "rules: []",
+    providers: Sequence[str] = ("email", "sms", "log"),
+    features: Mapping[VerdictKind, FeatureHandler] | None = None,
 ) -> Harness:
     clock = ManualClock(START)
     store = MemoryStateStore(clock)
@@ -83,7 +87,7 @@ async def harness(
     rulebook = RuleBook(
         load=lambda missing_ok: loads_rules_text("10-test.yaml", rules_yaml, providers=set(providers)),
         store=store,
-        supported=HANDLED_VERDICTS,
+        supported=HANDLED_VERDICTS | frozenset(features or ()),
     )
     await rulebook.start()
     recorder = Recorder(
@@ -104,6 +108,7 @@ async def harness(
         recorder=recorder,
         clock=clock,
         max_in_flight=100,
+        features=features,
     )
     return Harness(gateway, clock, store, audit, events, metrics, scripted, rulebook)
 
@@ -420,3 +425,45 @@ async def test_audit_expiry_follows_retention_days() -> None:
     record = (await h.audit.query(AuditQuery())).records[0]
     assert record.dispatched_at == START
     assert (record.expires_at - record.dispatched_at).days == 30  # type: ignore[operator]
+
+
+GROUP_RULES = """
+rules:
+  - name: group-cluster
+    priority: 1
+    condition: {field: action.action_type, eq: cluster_cpu}
+    action: {type: group, group_by: [metadata.cluster], group_wait_seconds: 60, notify_provider: sms}
+"""
+
+
+async def test_a_feature_handler_gets_its_verdict_and_its_events_precede_the_dispatch() -> None:
+    seen: list[VerdictRun] = []
+
+    async def group(run: VerdictRun) -> Handled:
+        seen.append(run)
+        added = new_event(
+            EventType.GROUP_EVENT_ADDED,
+            namespace=run.received.namespace,
+            tenant=run.received.tenant,
+            fields={"group_id": "g-1", "group_key": "k", "event_count": 1},
+            now=START,
+            action_type=run.received.action_type,
+            action_id=run.received.id,
+        )
+        return Handled(Suppressed("stand-in for Grouped"), before=[added], chain_id="c-1")
+
+    h = await harness(GROUP_RULES, features={VerdictKind.GROUP: group})
+    result = await h.gateway.dispatch(action(action_type="cluster_cpu"), ANONYMOUS)
+    assert [run.verdict.kind for run in seen] == [VerdictKind.GROUP]
+    assert seen[0].caller is ANONYMOUS
+    assert isinstance(result.outcome, Suppressed)
+    types = [event.type for event in h.events.retained()]
+    assert types == [EventType.GROUP_EVENT_ADDED, EventType.ACTION_DISPATCHED]
+    record = await h.audit.get("a-1")
+    assert record is not None and record.chain_id == "c-1"
+    assert not any(p.calls for p in h.providers.values())
+
+
+async def test_a_verdict_without_a_handler_does_not_load() -> None:
+    with pytest.raises(RuleLoadError, match="not available"):
+        await harness(GROUP_RULES)

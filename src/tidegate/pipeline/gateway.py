@@ -7,7 +7,7 @@ action. Handlers return an ``Outcome``; only ``_record`` writes audit, stream an
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tidegate.clock import Clock
@@ -15,6 +15,7 @@ from tidegate.errors import BackendUnavailable, ProviderNotFound, RateLimited
 from tidegate.executor.runner import Executor
 from tidegate.model.action import Action
 from tidegate.model.caller import Caller
+from tidegate.model.event import StreamEvent
 from tidegate.model.outcome import (
     ActionError,
     Deduplicated,
@@ -37,11 +38,13 @@ from tidegate.rules import key_hash
 from tidegate.store import keys
 from tidegate.store.base import StateStore
 
-__all__ = ["HANDLED_VERDICTS", "Gateway"]
+__all__ = ["HANDLED_VERDICTS", "FeatureHandler", "Gateway", "Handled", "VerdictRun"]
 
 log = logging.getLogger(__name__)
 
-_Handler = Callable[["_Run"], Awaitable[Outcome]]
+_Handler = Callable[["VerdictRun"], Awaitable["Outcome | Handled"]]
+#: A stateful feature's verdict handler (groups, state machines, approvals, chains), given to the Gateway.
+FeatureHandler = _Handler
 
 #: Verdict kinds this build can act on; rule files using others fail to load (RuleBook).
 HANDLED_VERDICTS = frozenset(
@@ -66,13 +69,25 @@ _EXECUTING_PROVIDER = {
 
 
 @dataclass(frozen=True, slots=True)
-class _Run:
-    """Everything a verdict handler needs about one dispatch."""
+class VerdictRun:
+    """Everything a verdict handler needs about one dispatch (``verdict.action`` is after any modify)."""
 
     received: Action
     verdict: Verdict
     now_ts: float
     observer: DispatchObserver | None
+    caller: Caller
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """A feature handler's result: the outcome, the events that precede its ``action_dispatched``
+    (stream.md §1.8: group_event_added, action_status_changed, approval_required) and the chain it
+    started, for the audit record."""
+
+    outcome: Outcome
+    before: Sequence[StreamEvent] = ()
+    chain_id: str | None = None
 
 
 class Gateway:
@@ -87,8 +102,10 @@ class Gateway:
         clock: Clock,
         max_in_flight: int,
         doubtful_claims: DoubtfulClaims | None = None,
+        features: Mapping[VerdictKind, FeatureHandler] | None = None,
     ) -> None:
-        """``doubtful_claims``: dedup claims to release in the background (its ``sweep`` must run)."""
+        """``doubtful_claims``: dedup claims to release in the background (its ``sweep`` must run).
+        ``features``: the handlers of the stateful verdicts (the rule book accepts only handled kinds)."""
         self._rulebook = rulebook
         self._doubtful = doubtful_claims or DoubtfulClaims(store, clock)
         self._store = store
@@ -107,6 +124,7 @@ class Gateway:
             VerdictKind.THROTTLE: self._throttle,
             VerdictKind.REROUTE: self._reroute,
         }
+        self._handlers.update(features or {})
 
     @property
     def doubtful_claims(self) -> DoubtfulClaims:
@@ -152,7 +170,13 @@ class Gateway:
         if observer is not None:
             self._decided(observer, verdict)
         handler = self._handlers[verdict.kind]
-        outcome = await handler(_Run(action, verdict, now.timestamp(), observer))
+        handled = await handler(VerdictRun(action, verdict, now.timestamp(), observer, caller))
+        before: Sequence[StreamEvent] = ()
+        chain_id = None
+        if isinstance(handled, Handled):
+            outcome, before, chain_id = handled.outcome, handled.before, handled.chain_id
+        else:
+            outcome = handled
         spooled = await self._recorder.record(
             action=action,
             provider=action.provider,
@@ -161,6 +185,8 @@ class Gateway:
             outcome=outcome,
             caller=caller,
             dispatched_at=now,
+            before=before,
+            chain_id=chain_id,
         )
         return DispatchResult(action, outcome, spooled)
 
@@ -180,17 +206,17 @@ class Gateway:
 
     # -- verdict handlers -------------------------------------------------------------------------
 
-    async def _execute_as_sent(self, run: _Run) -> Outcome:
+    async def _execute_as_sent(self, run: VerdictRun) -> Outcome:
         action = run.verdict.action
         result = await self._executor.execute(action, action.provider, observer=run.observer)
         if isinstance(result, ActionError):
             return Failed(result)
         return Executed(result)
 
-    async def _suppress(self, run: _Run) -> Outcome:
+    async def _suppress(self, run: VerdictRun) -> Outcome:
         return Suppressed(run.verdict.matched_rule or "")
 
-    async def _reroute(self, run: _Run) -> Outcome:
+    async def _reroute(self, run: VerdictRun) -> Outcome:
         params = run.verdict.params
         if not isinstance(params, RerouteParams):
             raise TypeError("reroute verdict without reroute parameters")
@@ -201,7 +227,7 @@ class Gateway:
             return Failed(result)
         return Rerouted(run.received.provider, target, result)
 
-    async def _deduplicate(self, run: _Run) -> Outcome:
+    async def _deduplicate(self, run: VerdictRun) -> Outcome:
         """First claim of (namespace, tenant, key) executes; a failed execution releases the claim (D9)."""
         params = run.verdict.params
         if not isinstance(params, DedupParams):
@@ -236,7 +262,7 @@ class Gateway:
             self._doubtful.add(key, claim, ttl)
             raise
 
-    async def _throttle(self, run: _Run) -> Outcome:
+    async def _throttle(self, run: VerdictRun) -> Outcome:
         """Count this dispatch in its fixed window; over ``max_count`` it is throttled, never executed."""
         params = run.verdict.params
         if not isinstance(params, ThrottleParams):
