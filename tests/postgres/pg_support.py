@@ -5,6 +5,7 @@ store is closed), so tests never see each other's rows and leave nothing behind.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,9 +34,18 @@ def unique_schema() -> str:
 
 
 async def drop_schema(url: str, schema: str) -> None:
+    """Drop ``schema``; retried on a deadlock, which a query of a just-closed store can still cause: a
+    cancelled query's server process ends a moment after its connection was dropped."""
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        for attempt in range(10):
+            try:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                return
+            except asyncpg.exceptions.DeadlockDetectedError:
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(0.1)
     finally:
         await conn.close()
 
