@@ -86,6 +86,13 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+#: Libraries whose log lines carry request data, and the least level each may log at whatever
+#: ``logging.level`` says (security.md §7): aiosqlite logs every call with its SQL parameters (action
+#: payloads) at DEBUG; httpx logs every request's full URL (a Slack webhook URL is a secret) at INFO;
+#: httpcore's DEBUG traces carry response headers.
+_CAPPED_LOGGERS = {"aiosqlite": logging.INFO, "httpx": logging.WARNING, "httpcore": logging.INFO}
+
+
 class _TidegateHandler(logging.StreamHandler[TextIO]):
     """Marks the handler this module installs, so a second setup replaces it instead of adding one."""
 
@@ -102,7 +109,10 @@ def configure_logging(settings: LoggingSettings) -> None:
     handler.setFormatter(JsonFormatter() if settings.format == "json" else TextFormatter())
     handler.addFilter(RequestIdFilter())
     root.addHandler(handler)
-    root.setLevel(settings.level.upper())
+    level = logging.getLevelNamesMapping()[settings.level.upper()]
+    root.setLevel(level)
+    for name, floor in _CAPPED_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(level, floor))
 
 
 # --- commands ------------------------------------------------------------------------------------------
@@ -233,6 +243,8 @@ def worker_app() -> FastAPI:
 def _check_config(args: argparse.Namespace) -> int:
     settings = _load(args)
     if settings is None:
+        return EXIT_INVALID
+    if settings.auth.enabled and not _auth_file_is_valid(settings):  # what ``serve`` would refuse
         return EXIT_INVALID
     if args.show:
         sys.stdout.write(render_settings(settings, args.format))

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from tidegate.api.body import receive_body
+from tidegate.api.rate_limits import limit_caller
 from tidegate.errors import Forbidden
 from tidegate.model.caller import ANONYMOUS, Caller
 from tidegate.security.permissions import role_allows, route_rule, unlisted_routes
@@ -47,11 +48,10 @@ async def get_caller(request: Request) -> Caller:
 async def authorize(request: Request, caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
     """The caller, once its role holds the permission the route table gives this route (else 403).
 
-    api.md §1.4 orders the checks: authentication (done), the caller rate limit, the body size, then the
-    permission. A refused request to an endpoint that takes a body reads the body first, so a body over
-    the limit answers 413 rather than 403."""
-    # Step 3 of api.md §1.4, the caller rate limit (security.md §9, not built yet), goes here: after
-    # authentication, before the permission check, and for the anonymous caller too.
+    api.md §1.4 orders the checks: authentication (done), the caller rate limit (when enabled), the body
+    size, then the permission. A refused request to an endpoint that takes a body reads the body first,
+    so a body over the limit answers 413 rather than 403."""
+    await limit_caller(request, services_of(request), caller)  # the anonymous caller counts too
     if caller is ANONYMOUS:  # auth disabled: the anonymous admin holds every permission
         return caller
     route = request.scope.get("route")

@@ -1,9 +1,10 @@
 """The edge middleware: one pure-ASGI layer doing everything every request needs.
 
 It picks the request id, adds ``X-Request-ID`` and ``X-Content-Type-Options`` to every response (errors and
-streams included), enforces the body limit while the body is read, turns an escaped exception into the
-generic 500, and records the HTTP metric and the access-log line. One layer instead of five keeps the
-per-request overhead to a few attribute lookups (it sits on the benchmarked dispatch path).
+streams included) and ``X-RateLimit-*`` to those a rate limit counted, enforces the body limit while the
+body is read, turns an escaped exception into the generic 500, and records the HTTP metric and the
+access-log line. One layer instead of five keeps the per-request overhead to a few attribute lookups (it
+sits on the benchmarked dispatch path).
 
 The body limit is enforced lazily, in ``receive``: a declared ``Content-Length`` over the limit fails on
 the first read, before any byte is consumed, and a chunked body fails as soon as the count passes the
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidegate.api.access_log import log_access
 from tidegate.api.errors import render
+from tidegate.api.rate_limits import RATE_LIMIT_STATE, rate_limit_headers
 from tidegate.api.request_id import REQUEST_ID, pick_request_id
 from tidegate.errors import PayloadTooLarge
 
@@ -60,7 +62,8 @@ class EdgeMiddleware:
             elif name == b"content-length":
                 declared = value
         request_id = pick_request_id(incoming_id)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         token = REQUEST_ID.set(request_id)
         extra = [(b"x-request-id", request_id.encode("ascii")), _NOSNIFF]
         limit = self._limits.for_path(scope["path"])
@@ -85,7 +88,11 @@ class EdgeMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), *extra]}
+                headers = [*message.get("headers", ()), *extra]
+                limited = state.get(RATE_LIMIT_STATE)  # a rate limit counted the request (security.md §9)
+                if limited is not None:
+                    headers += rate_limit_headers(limited)
+                message = {**message, "headers": headers}
             await send(message)
 
         try:

@@ -45,6 +45,7 @@ _ERROR_TEXT: dict[int, str] = {
     403: "The role lacks the permission, or no grant covers the request",
     404: "Not found",
     409: "State conflict",
+    410: "Gone: the approval link or the approval has expired (`approval_expired`)",
     413: "Body over the size limit",
     415: "Body without `Content-Type: application/json`",
     422: "Body, query or path fails the schema; `detail` lists the issues",
@@ -55,7 +56,18 @@ _ERROR_TEXT: dict[int, str] = {
 
 _HEADER_DOCS: dict[int, JsonDict] = {
     401: {"WWW-Authenticate": {"description": "Always `Bearer`", "schema": {"type": "string"}}},
-    429: {"Retry-After": {"description": "Seconds to wait (at least 1)", "schema": {"type": "integer"}}},
+    429: {
+        "Retry-After": {"description": "Seconds to wait (at least 1)", "schema": {"type": "integer"}},
+        "X-RateLimit-Limit": {
+            "description": "Requests per window of the limit that refused (caller or tenant limit only)",
+            "schema": {"type": "integer"},
+        },
+        "X-RateLimit-Remaining": {"description": "Always 0 on a 429", "schema": {"type": "integer"}},
+        "X-RateLimit-Reset": {
+            "description": "Seconds until the limit's current window ends",
+            "schema": {"type": "integer"},
+        },
+    },
 }
 
 _ERROR_CONTENT: JsonDict = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}

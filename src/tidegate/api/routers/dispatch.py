@@ -15,6 +15,7 @@ from tidegate.api.body import read_json, validate
 from tidegate.api.deps import authorize, get_caller, services_of
 from tidegate.api.openapi import AUTH_ERRORS, BODY_ERRORS, PROTECTED, Responses, json_body, ref, responses
 from tidegate.api.params import query_bool
+from tidegate.api.rate_limits import limit_tenant
 from tidegate.api.request_id import request_id_of
 from tidegate.api.responses import json_response
 from tidegate.api.trace import trace_context_of
@@ -100,6 +101,8 @@ async def dispatch(request: Request) -> Response:
     dry_run = query_bool(request, "dry_run")
     action = validate(ActionRequest, body).normalize(services.clock.now(), _trace(request))
     ensure_creates(caller, action.tenant, action.namespace, action.provider, action.action_type)
+    if not dry_run:
+        await limit_tenant(request, services, action.tenant)
     result = await services.gateway.dispatch(action, caller, dry_run=dry_run)
     headers = _SPOOLED if result.audit_spooled else None
     return Response(dumps(result.body()), media_type="application/json", headers=headers)
@@ -138,6 +141,8 @@ async def dispatch_batch(request: Request) -> Response:
             check_item(item, item_limit)
             action = validate(ActionRequest, item, prefix=()).normalize(services.clock.now(), trace)
             ensure_creates(caller, action.tenant, action.namespace, action.provider, action.action_type)
+            if not dry_run:  # each item counts once; one over the limit is that item's error
+                await limit_tenant(request, services, action.tenant, report=False)
             result = await services.gateway.dispatch(action, caller, dry_run=dry_run)
         except Exception as exc:
             return item_error(exc, request_id)

@@ -21,6 +21,7 @@ from tidegate.api.body import read_json, validate
 from tidegate.api.deps import authorize, get_caller, services_of
 from tidegate.api.openapi import AUTH_ERRORS, BODY_ERRORS, PROTECTED, json_body, ref, responses
 from tidegate.api.params import query_bool
+from tidegate.api.rate_limits import limit_tenant
 from tidegate.api.routers.dispatch import _PARAMETERS as DISPATCH_PARAMETERS
 from tidegate.api.sse import sse_response
 from tidegate.api.streamed_dispatch import StreamedDispatch
@@ -108,6 +109,8 @@ async def dispatch_stream(request: Request) -> Response:
     trace = trace_context(headers.get("traceparent"), headers.get("tracestate"))
     action = validate(ActionRequest, body).normalize(services.clock.now(), trace)
     ensure_creates(caller, action.tenant, action.namespace, action.provider, action.action_type)
+    if not dry_run:
+        await limit_tenant(request, services, action.tenant)
     events = DispatchEvents(action.id, trace_id_of(action.trace_context), services.clock.now)
     run = StreamedDispatch(action, dry_run, events)
 
