@@ -7,11 +7,16 @@ TidegateError                      code (HTTP status is decided in api/errors.py
 ├── Unauthenticated                unauthorized
 │   └── InvalidCredentials         invalid_credentials (wrong username or password at login)
 ├── Forbidden                      forbidden
+│   └── InvalidSignature           invalid_signature (an approval link's signature does not verify)
 ├── NotFound                       not_found
 │   ├── ProviderNotFound           provider_not_found
 │   ├── FeatureDisabled            feature_disabled
 │   └── AuthDisabled               auth_disabled (login/logout while ``auth.enabled`` is false)
 ├── Conflict                       conflict
+│   ├── InvalidTransition          invalid_transition (an event move not in its state machine's table)
+│   └── ApprovalDecided            approval_decided (the approval was already approved or rejected)
+├── Gone                           gone
+│   └── ApprovalExpired            approval_expired (the approval link or the approval has expired)
 ├── PayloadTooLarge                payload_too_large
 ├── UnsupportedMediaType           unsupported_media_type
 ├── RateLimited                    rate_limited (carries retry_after seconds)
@@ -27,15 +32,20 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 __all__ = [
+    "ApprovalDecided",
+    "ApprovalExpired",
     "AuthDisabled",
     "BackendUnavailable",
     "ConfigError",
     "Conflict",
     "FeatureDisabled",
     "Forbidden",
+    "Gone",
     "InvalidCredentials",
     "InvalidInput",
     "InvalidJson",
+    "InvalidSignature",
+    "InvalidTransition",
     "NotFound",
     "PayloadTooLarge",
     "ProviderNotFound",
@@ -92,6 +102,16 @@ class Forbidden(TidegateError):
     code = "forbidden"
 
 
+class InvalidSignature(Forbidden):
+    """An approval link whose ``sig``/``expires_at`` is missing or malformed, whose ``kid`` is unknown, or
+    whose signature does not match (api.md §7 check 1); the message never repeats what was sent."""
+
+    code = "invalid_signature"
+
+    def __init__(self) -> None:
+        super().__init__("invalid approval link signature")
+
+
 class NotFound(TidegateError):
     code = "not_found"
 
@@ -114,6 +134,37 @@ class AuthDisabled(NotFound):
 
 class Conflict(TidegateError):
     code = "conflict"
+
+
+class InvalidTransition(Conflict):
+    """``current -> target`` is not in the machine's transition table (D11); the message is api.md §6's."""
+
+    code = "invalid_transition"
+
+    def __init__(self, current: str, target: str) -> None:
+        super().__init__(f"transition from '{current}' to '{target}' is not allowed")
+
+
+class ApprovalDecided(Conflict):
+    """The approval was already approved or rejected; the message is README's, exactly."""
+
+    code = "approval_decided"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"approval already decided: {status}")
+
+
+class Gone(TidegateError):
+    """The entity existed but can no longer be used (410)."""
+
+    code = "gone"
+
+
+class ApprovalExpired(Gone):
+    code = "approval_expired"
+
+    def __init__(self) -> None:
+        super().__init__("approval expired")
 
 
 class PayloadTooLarge(TidegateError):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from tidegate.approvals import Approvals
 from tidegate.audit.base import AuditStore
 from tidegate.audit.factory import open_audit_store
 from tidegate.audit.redact import Redactor
@@ -22,6 +23,7 @@ from tidegate.clock import Clock, SystemClock
 from tidegate.config import Settings
 from tidegate.errors import BackendUnavailable, ConfigError
 from tidegate.executor.runner import Executor
+from tidegate.groups import EventGroups
 from tidegate.metrics import Metrics
 from tidegate.model.ids import new_id
 from tidegate.model.verdict import VerdictKind
@@ -32,6 +34,8 @@ from tidegate.providers import new_http_client
 from tidegate.providers.registry import ProviderRegistry, build_registry
 from tidegate.rules import RuleLoadError, RuleSet, load_rules
 from tidegate.security import Authenticator, open_authenticator
+from tidegate.security.rate_limiter import RateLimiter
+from tidegate.state_machines import StateMachines
 from tidegate.store.base import StateStore
 from tidegate.store.factory import open_state_store
 from tidegate.stream.broadcaster import Broadcaster
@@ -69,7 +73,11 @@ class Services:
     supervisor: Supervisor
     spool: AuditSpool | None
     http: httpx.AsyncClient
+    rate_limiter: RateLimiter  # caller, tenant and fixed per-route limits, counted in ``store``
     timers: Timers  # every feature's due work, fired once cluster-wide (workers/timers.py)
+    groups: EventGroups  # event groups, their flushes and notifications (features.md §13)
+    state_machines: StateMachines  # event states, their moves and timeouts (features.md §14)
+    approvals: Approvals  # held actions, signed links, decisions and expiry (features.md §15)
     event_spool: EventSpool | None = None  # with a shared event log: events whose append failed
     auth: Authenticator | None = None  # None: authentication is disabled (every caller is anonymous)
     _closed: bool = field(default=False, repr=False)
@@ -153,6 +161,19 @@ async def open_services(
     # The stateful features' verdict handlers (groups, state machines, approvals, chains); a rule using a
     # verdict no handler serves fails to load.
     features: dict[VerdictKind, FeatureHandler] = {}
+    groups = EventGroups(store, clock, timers, lease_seconds=settings.background.lease_seconds)
+    features[VerdictKind.GROUP] = groups.handle
+    state_machines = StateMachines(settings.state_machines, store, timers, clock)
+    features[VerdictKind.STATE_MACHINE] = state_machines.on_verdict
+    approvals = Approvals(
+        settings=settings.approvals,
+        store=store,
+        executor=executor,
+        timers=timers,
+        clock=clock,
+        base_url=settings.server.effective_external_url,
+    )
+    features[VerdictKind.REQUEST_APPROVAL] = approvals.request
     rulebook = RuleBook(
         load=_rule_loader(settings), store=store, supported=HANDLED_VERDICTS | frozenset(features)
     )
@@ -162,6 +183,7 @@ async def open_services(
         await _close_quietly(store, audit, http)
         await events.close()
         raise ConfigError([f"rules: {e.file}: {e.message}" for e in exc.errors]) from exc
+    await approvals.start()  # signing keys: from config, else the generated one in the store
     recorder = Recorder(
         audit=audit,
         events=events,
@@ -183,6 +205,9 @@ async def open_services(
         max_in_flight=settings.server.max_in_flight_dispatches,
         features=features,
     )
+    groups.attach(gateway, recorder)
+    state_machines.attach(gateway, recorder)
+    approvals.attach(gateway, recorder)
     services = Services(
         settings=settings,
         clock=clock,
@@ -201,7 +226,11 @@ async def open_services(
         supervisor=Supervisor(),
         spool=spool,
         http=http,
+        rate_limiter=RateLimiter(settings.rate_limit, store),
         timers=timers,
+        groups=groups,
+        state_machines=state_machines,
+        approvals=approvals,
         event_spool=event_spool,
         auth=auth,
     )
@@ -280,6 +309,8 @@ async def close_services(services: Services) -> None:
     services._closed = True
     services.broadcaster.close()  # open streams end normally; clients resume with Last-Event-ID
     await services.supervisor.stop()
+    await services.groups.drain(services.settings.server.shutdown_timeout_seconds)
+    await services.state_machines.drain(services.settings.server.shutdown_timeout_seconds)
     await services.connections.close()  # before the store: other instances get the slots back at once
     await services.providers.close()
     await _close_quietly(services.store, services.audit, services.http)

@@ -21,8 +21,10 @@ from tests.helpers.errors import assert_error
 from tests.helpers.server import serving
 from tidegate.api.app import create_app
 from tidegate.api.deps import check_route_table, served_routes
+from tidegate.approvals import LinkKeys, SigningKey
 from tidegate.clock import ManualClock
 from tidegate.config import Settings
+from tidegate.groups import group_key
 from tidegate.security.permissions import GrantRule, Permission, RouteRule, route_rule
 
 from .auth_support import PASSWORD, Identity, auth_settings, bearer, expired_token, login
@@ -35,6 +37,43 @@ IDENTITIES = [
     Identity("outsider", "operator", grants=[{"tenants": ["other"]}], key="tg_outsider-key"),
 ]
 SEEDED = "matrix-seed"
+#: A group the server fixture seeds (rule ``matrix-group``), and a key no group has.
+GROUP_RULES = """\
+rules:
+  - name: matrix-group
+    priority: 1
+    condition: {field: action.action_type, eq: matrix_group}
+    action: {type: group, group_by: [action_type], group_wait_seconds: 3600}
+"""
+GROUP_SEED = {**ACTION, "action_type": "matrix_group"}
+SEEDED_GROUP = group_key("notifications", "tenant-1", "matrix-group", [("action_type", "matrix_group")])
+NO_GROUP = "0" * 64
+#: An event the server fixture seeds (rule ``matrix-event``, machine ``matrix``); its no-op move repeats.
+EVENT_RULES = """\
+rules:
+  - name: matrix-event
+    priority: 2
+    condition: {field: action.action_type, eq: matrix_event}
+    action: {type: state_machine, state_machine: matrix}
+"""
+MACHINES = [{"name": "matrix", "initial_state": "open", "states": ["open", "closed"]}]
+EVENT_SEED = {**ACTION, "action_type": "matrix_event", "fingerprint": "matrix-event"}
+EVENT_WHERE = {"namespace": "notifications", "tenant": "tenant-1"}
+#: Approval links signed with the server's key for an approval that does not exist: the signature is the
+#: credential, so every caller, with any credentials or none, gets the same 404 (api.md §7).
+APPROVAL_KEYS = {"keys": [{"kid": "k1", "secret": "22" * 32}]}
+NO_APPROVAL = "00000000-0000-4000-8000-000000000000"
+_SIG = LinkKeys([SigningKey("k1", bytes.fromhex("22" * 32))]).sign(
+    "notifications", "tenant-1", NO_APPROVAL, 4102444800
+)
+APPROVAL_LINK = {"sig": _SIG[1], "expires_at": "4102444800", "kid": _SIG[0]}
+APPROVAL_PATH = f"/v1/approvals/notifications/tenant-1/{NO_APPROVAL}"
+
+
+def _signed(suffix: str = "") -> Sample:
+    return Sample(
+        APPROVAL_PATH + suffix, ok=404, params=APPROVAL_LINK, missing=f"approval not found: {NO_APPROVAL}"
+    )
 
 
 class Cell(Enum):
@@ -69,6 +108,7 @@ class Sample:
     stream: bool = False
     params: dict[str, str] = field(default_factory=dict)
     per_item: bool = False  # G1 fails per item, inside a 200 (a batch)
+    missing: str = f"audit record not found: {SEEDED}"  # the 404 message of a foreign (or missing) entity
 
 
 SAMPLES: dict[tuple[str, str], Sample] = {
@@ -84,6 +124,29 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("PUT", "/v1/rules/{name}/enabled"): Sample("/v1/rules/block-spam/enabled", {"enabled": True}),
     ("GET", "/v1/audit"): Sample(),
     ("GET", "/v1/audit/{action_id}"): Sample(f"/v1/audit/{SEEDED}"),
+    ("GET", "/v1/groups"): Sample(),
+    ("GET", "/v1/groups/{group_key}"): Sample(
+        f"/v1/groups/{SEEDED_GROUP}", missing=f"group not found: {SEEDED_GROUP}"
+    ),
+    # A flush closes the group, so the matrix flushes one that does not exist: 404 once allowed.
+    ("DELETE", "/v1/groups/{group_key}"): Sample(
+        f"/v1/groups/{NO_GROUP}", ok=404, missing=f"group not found: {NO_GROUP}"
+    ),
+    ("GET", "/v1/events"): Sample(),
+    ("GET", "/v1/events/{fingerprint}"): Sample(
+        "/v1/events/matrix-event", params=EVENT_WHERE, missing="event not found: matrix-event"
+    ),
+    ("PUT", "/v1/events/{fingerprint}/transition"): Sample(
+        "/v1/events/matrix-event/transition",
+        {"to_state": "open", **EVENT_WHERE},
+        missing="event not found: matrix-event",
+    ),
+    ("GET", "/v1/approvals"): Sample(),
+    ("GET", "/v1/approvals/{namespace}/{tenant}/{approval_id}"): _signed(),
+    ("GET", "/v1/approvals/{namespace}/{tenant}/{approval_id}/approve"): _signed("/approve"),
+    ("GET", "/v1/approvals/{namespace}/{tenant}/{approval_id}/reject"): _signed("/reject"),
+    ("POST", "/v1/approvals/{namespace}/{tenant}/{approval_id}/approve"): _signed("/approve"),
+    ("POST", "/v1/approvals/{namespace}/{tenant}/{approval_id}/reject"): _signed("/reject"),
     ("POST", "/v1/auth/login"): Sample(json={"username": "root", "password": PASSWORD}),
     ("POST", "/v1/auth/logout"): Sample(),
     ("GET", "/docs"): Sample(),
@@ -97,8 +160,8 @@ ROUTES = served_routes(create_app(Settings()).routes)
 
 def expected_status(rule: RouteRule, cell: Cell, sample: Sample) -> int:
     ok = sample.ok
-    if rule.permission is Permission.PUBLIC:
-        return ok  # credentials are never read, not even bad ones
+    if rule.permission in (Permission.PUBLIC, Permission.SIGNED):
+        return ok  # credentials are never read, not even bad ones (a signed link is its own credential)
     if cell in UNAUTHENTICATED:
         return 401
     if rule.permission is Permission.AUTHENTICATED:  # logout: a login session, not an API key
@@ -114,12 +177,21 @@ def expected_status(rule: RouteRule, cell: Cell, sample: Sample) -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Iterator[str]:
-    settings = auth_settings(tmp_path_factory.mktemp("matrix"), IDENTITIES, auth={"watch": False})
+    directory = tmp_path_factory.mktemp("matrix")
+    settings = auth_settings(
+        directory, IDENTITIES, auth={"watch": False}, state_machines=MACHINES, approvals=APPROVAL_KEYS
+    )
+    (directory / "rules" / "20-groups.yaml").write_text(GROUP_RULES)
+    (directory / "rules" / "30-events.yaml").write_text(EVENT_RULES)
     with serving(settings, clock=clock) as url:
         response = httpx.post(
             f"{url}/v1/dispatch", json={**ACTION, "id": SEEDED}, headers=bearer("tg_ops-key")
         )
         assert response.status_code == 200, response.text
+        grouped = httpx.post(f"{url}/v1/dispatch", json=GROUP_SEED, headers=bearer("tg_ops-key")).json()
+        assert grouped["group_key"] == SEEDED_GROUP, grouped
+        event = httpx.post(f"{url}/v1/dispatch", json=EVENT_SEED, headers=bearer("tg_ops-key")).json()
+        assert event["outcome"] == "state_changed", event
         yield url
 
 
@@ -174,7 +246,7 @@ async def test_every_route_for_every_caller(
         elif status == 403:
             assert_error(response, 403, "forbidden")
         elif status == 404:
-            assert_error(response, 404, "not_found", f"audit record not found: {SEEDED}")
+            assert_error(response, 404, "not_found", sample.missing)
         elif status == 400:
             assert_error(response, 400, "bad_request")
         elif sample.per_item and cell is Cell.FOREIGN:

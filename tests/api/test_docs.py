@@ -25,6 +25,18 @@ ROUTES = {
     ("put", "/v1/rules/{name}/enabled"),
     ("get", "/v1/audit"),
     ("get", "/v1/audit/{action_id}"),
+    ("get", "/v1/events"),
+    ("get", "/v1/events/{fingerprint}"),
+    ("put", "/v1/events/{fingerprint}/transition"),
+    ("get", "/v1/groups"),
+    ("get", "/v1/groups/{group_key}"),
+    ("delete", "/v1/groups/{group_key}"),
+    ("get", "/v1/approvals"),
+    ("get", "/v1/approvals/{namespace}/{tenant}/{approval_id}"),
+    ("get", "/v1/approvals/{namespace}/{tenant}/{approval_id}/approve"),
+    ("get", "/v1/approvals/{namespace}/{tenant}/{approval_id}/reject"),
+    ("post", "/v1/approvals/{namespace}/{tenant}/{approval_id}/approve"),
+    ("post", "/v1/approvals/{namespace}/{tenant}/{approval_id}/reject"),
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/logout"),
     ("get", "/docs"),
@@ -33,7 +45,14 @@ ROUTES = {
 }
 BUNDLE = Path(swagger_ui_bundle.swagger_ui_path)
 LOGOUT = ("post", "/v1/auth/logout")
-PROTECTED = {route for route in ROUTES if route[1].startswith("/v1/") and "/v1/auth/" not in route[1]}
+#: The approval links (api.md §7): signed, no credentials; the POSTs also take them (credentialed decisions).
+SIGNED = {route for route in ROUTES if route[1].startswith("/v1/approvals/")}
+DECISIONS = {route for route in SIGNED if route[0] == "post"}
+PROTECTED = {
+    route
+    for route in ROUTES
+    if route[1].startswith("/v1/") and "/v1/auth/" not in route[1] and route not in SIGNED
+}
 
 
 async def test_docs_page_is_html_with_strict_headers(client: httpx.AsyncClient) -> None:
@@ -134,9 +153,10 @@ def test_every_error_status_uses_the_error_schema(document: dict[str, object]) -
         for status, response in responses.items():
             assert "X-Request-ID" in response["headers"], (key, status)
             if int(status) >= 400 and not (key == ("get", "/health") and status == "503"):
-                assert response["content"] == {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                }
+                expected = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                if key in SIGNED and status not in ("422", "500"):  # an HTML page for browsers (api.md §7)
+                    expected["text/html"] = {"schema": {"type": "string"}}
+                assert response["content"] == expected, (key, status)
 
 
 @pytest.mark.parametrize(
@@ -161,6 +181,19 @@ def test_every_error_status_uses_the_error_schema(document: dict[str, object]) -
         (("get", "/v1/audit"), {"200", "400", "401", "403", "404", "422", "429", "500", "503"}),
         (("get", "/v1/stream"), {"200", "400", "401", "403", "429", "500", "503"}),
         (("get", "/health"), {"200", "500", "503"}),
+        (("get", "/v1/approvals"), {"200", "401", "403", "422", "429", "500", "503"}),
+        (
+            ("post", "/v1/approvals/{namespace}/{tenant}/{approval_id}/approve"),
+            {"200", "401", "403", "404", "409", "410", "422", "500", "503"},
+        ),
+        (
+            ("get", "/v1/approvals/{namespace}/{tenant}/{approval_id}/reject"),
+            {"200", "403", "404", "409", "410", "422", "500", "503"},
+        ),
+        (
+            ("get", "/v1/approvals/{namespace}/{tenant}/{approval_id}"),
+            {"200", "403", "404", "422", "500", "503"},
+        ),
     ],
 )
 def test_statuses_per_route(document: dict[str, object], route: tuple[str, str], statuses: set[str]) -> None:
@@ -189,5 +222,7 @@ def test_protected_routes_declare_security(document: dict[str, object]) -> None:
             assert operation["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}], key
         elif key == LOGOUT:  # a login token only: an API key has no session to end
             assert operation["security"] == [{"bearerAuth": []}]
+        elif key in DECISIONS:  # optional: the link, or credentials instead of it
+            assert operation["security"] == [{}, {"bearerAuth": []}, {"apiKeyAuth": []}]
         else:
             assert "security" not in operation, key

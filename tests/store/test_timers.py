@@ -115,3 +115,40 @@ def test_an_index_registers_once(store: StateStore, clock: ManualClock) -> None:
     [timers] = instances(store, clock, Recorder(), 1)
     with pytest.raises(ValueError, match="already registered"):
         timers.register(INDEX, Recorder())
+
+
+async def test_fire_now_does_an_armed_members_work_once_before_its_due_time(
+    store: StateStore, clock: ManualClock
+) -> None:
+    handler = Recorder()
+    here, there = instances(store, clock, handler, 2)
+    due = clock.now() + timedelta(seconds=60)
+    await here.arm(INDEX, "g1", due)
+    done: list[str] = []
+
+    async def work() -> None:
+        done.append("now")
+
+    assert await here.fire_now(INDEX, "g1", due, work)
+    assert not await there.fire_now(INDEX, "g1", due, work)  # claimed: done once cluster-wide
+    clock.advance(60)
+    await there.tick()
+    assert done == ["now"] and handler.fired == []  # the member left with the work
+    assert await store.due(INDEX, clock.now()) == []
+
+
+async def test_fire_now_that_fails_leaves_the_member_to_its_due_time(
+    store: StateStore, clock: ManualClock
+) -> None:
+    handler = Recorder()
+    here, there = instances(store, clock, handler, 2)
+    due = clock.now() + timedelta(seconds=60)
+    await here.arm(INDEX, "g1", due)
+
+    async def work() -> None:
+        raise RuntimeError("the process went away")
+
+    assert not await here.fire_now(INDEX, "g1", due, work)
+    clock.advance(60)  # past the 30 s lease too
+    await there.tick()
+    assert handler.fired == [("g1", due)]

@@ -19,7 +19,19 @@ from tidegate.api.drain import drain_on_signal
 from tidegate.api.errors import install_error_handlers
 from tidegate.api.middleware import BodyLimits, EdgeMiddleware
 from tidegate.api.openapi import build_openapi
-from tidegate.api.routers import audit, auth, dispatch, dispatch_stream, docs, health, rules, stream
+from tidegate.api.routers import (
+    approvals,
+    audit,
+    auth,
+    dispatch,
+    dispatch_stream,
+    docs,
+    events,
+    groups,
+    health,
+    rules,
+    stream,
+)
 from tidegate.api.shortcut import DispatchShortcut, build_shortcut
 from tidegate.clock import Clock
 from tidegate.config import Settings
@@ -34,7 +46,15 @@ _DESCRIPTION = (
 )
 
 #: Response headers a browser client may read across origins (when CORS is on).
-_EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "X-Audit-Status", "Location"]
+_EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "X-Audit-Status",
+    "Location",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+]
 
 
 class TidegateApp(FastAPI):
@@ -91,7 +111,19 @@ def create_app(
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
-    for module in (health, dispatch, dispatch_stream, stream, rules, audit, auth, docs):
+    for module in (
+        health,
+        dispatch,
+        dispatch_stream,
+        stream,
+        rules,
+        audit,
+        events,
+        approvals,
+        groups,
+        auth,
+        docs,
+    ):
         app.include_router(module.router)
     check_route_table(app.routes)  # every route has a permission (security/permissions.py)
     cors = settings.server.cors

@@ -14,9 +14,10 @@ DOCS_CSP = (
 )
 
 
-def html_response(content: str, csp: str) -> HTMLResponse:
+def html_response(content: str, csp: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         content,
+        status_code=status,
         headers={
             "Content-Security-Policy": csp,
             "X-Frame-Options": "DENY",

@@ -9,7 +9,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictBool
 
+from tidegate.api.approval_schemas import APPROVAL_MODELS
 from tidegate.api.errors import ERROR_CODES
+from tidegate.api.event_state_schemas import EVENT_STATE_MODELS
+from tidegate.api.group_schemas import GROUP_MODELS
 from tidegate.model.action import ActionRequest
 from tidegate.model.audit import AUDIT_OUTCOMES
 from tidegate.model.json import JsonValue
@@ -314,4 +317,7 @@ DOC_MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]]
     (LoginBody, "validation"),
     (LoginToken, "serialization"),
     (LogoutResult, "serialization"),
+    *EVENT_STATE_MODELS,
+    *GROUP_MODELS,
+    *APPROVAL_MODELS,
 ]

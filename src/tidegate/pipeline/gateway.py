@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from tidegate.clock import Clock
 from tidegate.errors import BackendUnavailable, ProviderNotFound, RateLimited
 from tidegate.executor.runner import Executor
 from tidegate.model.action import Action
-from tidegate.model.caller import Caller
+from tidegate.model.caller import SYSTEM, Caller
 from tidegate.model.event import StreamEvent
 from tidegate.model.outcome import (
     ActionError,
@@ -27,7 +28,15 @@ from tidegate.model.outcome import (
     Suppressed,
     Throttled,
 )
-from tidegate.model.verdict import DedupParams, RerouteParams, ThrottleParams, Verdict, VerdictKind
+from tidegate.model.verdict import (
+    AllowParams,
+    DedupParams,
+    GroupParams,
+    RerouteParams,
+    ThrottleParams,
+    Verdict,
+    VerdictKind,
+)
 from tidegate.pipeline.claims import DoubtfulClaims
 from tidegate.pipeline.observer import DispatchObserver
 from tidegate.pipeline.recorder import Recorder
@@ -67,6 +76,11 @@ _EXECUTING_PROVIDER = {
     VerdictKind.REQUEST_APPROVAL,
 }
 
+#: Verdicts an internal notification never re-enters: they execute as ``allow`` (features.md §1 loop guards).
+_LOOP_GUARDED = frozenset(
+    {VerdictKind.GROUP, VerdictKind.STATE_MACHINE, VerdictKind.REQUEST_APPROVAL, VerdictKind.CHAIN}
+)
+
 
 @dataclass(frozen=True, slots=True)
 class VerdictRun:
@@ -83,11 +97,15 @@ class VerdictRun:
 class Handled:
     """A feature handler's result: the outcome, the events that precede its ``action_dispatched``
     (stream.md §1.8: group_event_added, action_status_changed, approval_required) and the chain it
-    started, for the audit record."""
+    started, for the audit record.
+
+    ``after`` is called once the dispatch's record step has ended, appended or raised (a size-triggered
+    group flush must follow this dispatch's events); it must not block: it schedules its own work."""
 
     outcome: Outcome
     before: Sequence[StreamEvent] = ()
     chain_id: str | None = None
+    after: Callable[[], None] | None = None
 
 
 class Gateway:
@@ -138,24 +156,36 @@ class Gateway:
         *,
         dry_run: bool = False,
         observer: DispatchObserver | None = None,
+        internal: bool = False,
     ) -> DispatchResult:
         """Run one action through the pipeline and return its final outcome; ``observer`` hears its steps.
 
+        ``internal``: a notification a feature sends (group flush, state notification): it enters at
+        step 5 (no in-flight cap), and a group, state-machine, approval or chain verdict on it executes as
+        ``allow``, so it never re-enters the feature that produced it (features.md §1 loop guards).
+
         Raises ProviderNotFound (before any state change), RateLimited (in-flight cap) and
         BackendUnavailable (a store failed before any provider call: nothing executed or recorded)."""
-        if self._in_flight >= self._max_in_flight:
+        if self._in_flight >= self._max_in_flight and not internal:
             raise RateLimited("too many dispatches in flight", retry_after=1)
         self._in_flight += 1
         try:
-            return await self._dispatch(action, caller, dry_run, observer)
+            return await self._dispatch(action, caller, dry_run, observer, internal)
         finally:
             self._in_flight -= 1
 
     async def _dispatch(
-        self, action: Action, caller: Caller, dry_run: bool, observer: DispatchObserver | None
+        self,
+        action: Action,
+        caller: Caller,
+        dry_run: bool,
+        observer: DispatchObserver | None,
+        internal: bool = False,
     ) -> DispatchResult:
         now = self._clock.now()
         verdict = self._rulebook.evaluate(action, now)
+        if internal and verdict.kind in _LOOP_GUARDED:
+            verdict = replace(verdict, kind=VerdictKind.ALLOW, params=AllowParams())
         target = self._target_provider(verdict)
         if target is not None and not self._has_provider(target):
             raise ProviderNotFound(target)
@@ -169,25 +199,66 @@ class Gateway:
         await self._recorder.ensure_ready()
         if observer is not None:
             self._decided(observer, verdict)
+        return await self._act(action, verdict, now, caller, observer)
+
+    async def resume(
+        self, action: Action, *, received: Action, after_rule: str, before: Sequence[StreamEvent] = ()
+    ) -> DispatchResult:
+        """Run an approved action through the rest of the pipeline as the system caller (features.md §15).
+
+        Rule evaluation resumes after ``after_rule`` (the approval rule) in the current order, or, when that
+        rule no longer exists, evaluates every rule and skips approval rules. ``action`` is the stored action
+        (earlier modify patches applied), ``received`` the action as first dispatched (the audit keeps its
+        payload), ``before`` the events that precede this run's ``action_dispatched`` (approval_resolved).
+        Enters at step 5 (no in-flight cap) and raises as ``dispatch`` does, before any state change."""
+        now = self._clock.now()
+        rule = self._rulebook.rules.find(after_rule)
+        if rule is not None:
+            verdict = self._rulebook.evaluate(action, now, start_after=rule.position)
+        else:
+            verdict = self._rulebook.evaluate(action, now, skip_approval=True)
+        target = self._target_provider(verdict)
+        if target is not None and not self._has_provider(target):
+            raise ProviderNotFound(target)
+        await self._recorder.ensure_ready()
+        return await self._act(received, verdict, now, SYSTEM, None, before)
+
+    async def _act(
+        self,
+        action: Action,
+        verdict: Verdict,
+        now: datetime,
+        caller: Caller,
+        observer: DispatchObserver | None,
+        first: Sequence[StreamEvent] = (),
+    ) -> DispatchResult:
+        """Steps 9-13: the verdict's handler, then the record step (``first`` events lead the others)."""
         handler = self._handlers[verdict.kind]
         handled = await handler(VerdictRun(action, verdict, now.timestamp(), observer, caller))
-        before: Sequence[StreamEvent] = ()
+        before: Sequence[StreamEvent] = first
         chain_id = None
+        after: Callable[[], None] | None = None
         if isinstance(handled, Handled):
-            outcome, before, chain_id = handled.outcome, handled.before, handled.chain_id
+            outcome, chain_id = handled.outcome, handled.chain_id
+            before = [*first, *handled.before]
+            after = handled.after
         else:
             outcome = handled
-        spooled = await self._recorder.record(
-            action=action,
-            provider=action.provider,
-            verdict=verdict.kind.value,
-            matched_rule=verdict.matched_rule,
-            outcome=outcome,
-            caller=caller,
-            dispatched_at=now,
-            before=before,
-            chain_id=chain_id,
-        )
+        try:
+            spooled = await self._recorder.record(
+                action=action,
+                provider=action.provider,
+                verdict=verdict.kind.value,
+                matched_rule=verdict.matched_rule,
+                outcome=outcome,
+                caller=caller,
+                dispatched_at=now,
+                before=before,
+                chain_id=chain_id,
+            )
+        finally:
+            if after is not None:
+                after()
         return DispatchResult(action, outcome, spooled)
 
     def _decided(self, observer: DispatchObserver, verdict: Verdict) -> None:
@@ -200,6 +271,8 @@ class Gateway:
         params = verdict.params
         if isinstance(params, RerouteParams):
             return params.target_provider
+        if isinstance(params, GroupParams):  # the notification's provider (D5, features.md §1)
+            return params.notify_provider or verdict.action.provider
         if verdict.kind in _EXECUTING_PROVIDER:
             return verdict.action.provider
         return None

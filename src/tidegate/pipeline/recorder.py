@@ -23,7 +23,7 @@ from tidegate.model.audit import AuditRecord
 from tidegate.model.caller import Caller
 from tidegate.model.event import EventType, StreamEvent
 from tidegate.model.ids import new_id
-from tidegate.model.json import JsonValue
+from tidegate.model.json import JsonObject, JsonValue
 from tidegate.model.outcome import Outcome, audit_details, stream_outcome
 from tidegate.stream.log import EventLog
 from tidegate.stream.spool import EventSpool
@@ -97,7 +97,8 @@ class Recorder:
                 provider,
                 verdict,
                 matched_rule,
-                outcome,
+                outcome.category,
+                audit_details(outcome),
                 caller,
                 dispatched_at,
                 completed_at,
@@ -119,6 +120,46 @@ class Recorder:
             self._metrics.record_event(emitted.type.value)
         self._metrics.record_outcome(outcome.category)
         return spooled
+
+    async def record_resolution(
+        self,
+        *,
+        action: Action,
+        verdict: str,
+        matched_rule: str | None,
+        outcome: str,
+        details: JsonObject,
+        caller: Caller,
+        dispatched_at: datetime,
+        event: StreamEvent,
+    ) -> None:
+        """The audit record of an outcome that is no pipeline run (an approval rejected or expired,
+        api.md §5.1), sharing its id with the ``event`` reporting it, then that event. No outcome counter
+        moves (features.md §12: ``dispatched`` stays the sum of the pipeline outcomes)."""
+        if self._audit is not None:
+            record = self._audit_record(
+                event.id,
+                action,
+                action.provider,
+                verdict,
+                matched_rule,
+                outcome,
+                details,
+                caller,
+                dispatched_at,
+                self._clock.now(),
+                None,
+            )
+            await self._write(self._audit, record)
+        await self.emit([event])
+
+    async def emit(self, events: Sequence[StreamEvent]) -> None:
+        """Append events that belong to no dispatch (a group flush, a timeout), in order, and count them.
+
+        An append the event log refuses is spooled, exactly like a dispatch's events."""
+        await self._append_events(list(events))
+        for event in events:
+            self._metrics.record_event(event.type.value)
 
     async def _append_events(self, events: list[StreamEvent]) -> None:
         """Append to the event log, or spool when it fails (or while older events wait in the spool)."""
@@ -157,7 +198,8 @@ class Recorder:
         provider: str,
         verdict: str,
         matched_rule: str | None,
-        outcome: Outcome,
+        outcome: str,
+        details: JsonObject,
         caller: Caller,
         dispatched_at: datetime,
         completed_at: datetime,
@@ -174,8 +216,8 @@ class Recorder:
             action_type=action.action_type,
             verdict=verdict,
             matched_rule=matched_rule,
-            outcome=outcome.category,
-            outcome_details=audit_details(outcome),
+            outcome=outcome,
+            outcome_details=details,
             action_payload=payload,
             metadata=dict(action.metadata),
             dedup_key=action.dedup_key,

@@ -8,11 +8,20 @@ from __future__ import annotations
 import hashlib
 
 __all__ = [
+    "approval",
+    "approval_signing_key",
+    "approvals_prefix",
     "connection_slots",
     "dedup",
     "escape",
+    "event_state",
+    "event_states",
     "global_key",
+    "group",
+    "groups_prefix",
     "login_failures",
+    "rate_counter",
+    "rate_log",
     "rule_toggles",
     "rules_generation",
     "scoped",
@@ -73,3 +82,66 @@ def login_failures(username: str) -> str:
 def timer_claim(index: str, member: str) -> str:
     """The lease that lets one instance fire a timer member (``workers/timers.py``)."""
     return global_key("timer-claim", f"{index}|{member}")
+
+
+def rate_counter(scope: str, ident: str, window_seconds: int, index: int) -> str:
+    """One fixed window's count of a caller or tenant rate limit (security.md §9), cluster-wide.
+
+    The window length is part of the key, so a changed limit never reads counts of another length; the
+    identifier comes last, so whatever it contains the key stays unambiguous."""
+    return global_key(f"rate-{scope}", f"{window_seconds}/{index}/{ident}")
+
+
+def rate_log(scope: str, ident: str) -> str:
+    """The recent request times of a sliding-log limit, e.g. embedding similarity per caller (api.md §10)."""
+    return global_key(f"rate-log-{scope}", ident)
+
+
+def event_state(namespace: str, tenant: str, fingerprint: str) -> str:
+    """One state-machine event (features.md §14), kind first: ``GET /v1/events`` lists across tenants,
+    so every tenant's events must share one key range (``event_states``)."""
+    return global_key("event-state", f"{escape(namespace)}:{escape(tenant)}:{escape(fingerprint)}")
+
+
+def event_states(namespace: str | None = None, tenant: str | None = None) -> str:
+    """The key prefix of every event, of one namespace's, or of one (namespace, tenant)'s.
+
+    ``escape`` maps character by character, so the prefix of the inner text escapes to a prefix of the key."""
+    inner = ""
+    if namespace is not None:
+        inner = escape(namespace) + ":"
+        if tenant is not None:
+            inner += escape(tenant) + ":"
+    return global_key("event-state", inner)
+
+
+def approval(namespace: str, tenant: str, approval_id: str) -> str:
+    """One approval record (features.md §15).
+
+    Kind first, with the scope inside the escaped identifier, so one prefix scan lists every tenant's
+    approvals (GET /v1/approvals) while distinct (namespace, tenant) pairs still never collide."""
+    return global_key("approval", f"{escape(namespace)}:{escape(tenant)}:{approval_id}")
+
+
+def approvals_prefix() -> str:
+    """The prefix of every approval record (``approval`` keys)."""
+    return global_key("approval", "")
+
+
+def approval_signing_key(kid: str) -> str:
+    """The generated approval signing key, shared by every instance when config lists none (config.md §4.11).
+
+    Kept without expiry: links it signed must verify after restarts."""
+    return global_key("approval-signing-key", kid)
+
+
+def group(group_key: str) -> str:
+    """One event group (features.md §13), found by its key alone: ``GET /v1/groups/{group_key}`` names no
+    tenant, and the key hashes namespace and tenant in, so it is unique across tenants. Kind first, so one
+    prefix scan lists every tenant's groups (``groups_prefix``)."""
+    return global_key("group", group_key)
+
+
+def groups_prefix() -> str:
+    """The prefix of every group record (``group`` keys)."""
+    return global_key("group", "")

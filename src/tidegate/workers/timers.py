@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 
 from tidegate.clock import Clock
 from tidegate.model.time import from_micros, to_micros
@@ -83,6 +84,17 @@ class Timers:
             for member, _ in await self._store.due(index, now, self._batch):
                 await self._fire(index, member, handler)
 
+    async def fire_now(
+        self, index: str, entity_id: str, due_at: datetime, work: Callable[[], Awaitable[object]]
+    ) -> bool:
+        """Do an armed member's work at once, in this process, under the member's claim.
+
+        For work the arming instance can start before the due time (a size-triggered group flush): the
+        member stays armed as the fallback if this process dies, and the claim makes the work happen
+        once cluster-wide. False when another instance holds or has done it, or ``work`` raised (the
+        member then fires at its due time, after the lease)."""
+        return await self._run(index, member_of(entity_id, due_at), work)
+
     async def _fire(self, index: str, member: str, handler: TimerHandler) -> None:
         try:
             entity_id, due_at = parse_member(member)
@@ -90,13 +102,17 @@ class Timers:
             log.error("timer index %s holds a malformed member %r; dropped", index, member)
             await self._store.unschedule(index, member)
             return
+        await self._run(index, member, partial(handler, entity_id, due_at))
+
+    async def _run(self, index: str, member: str, work: Callable[[], Awaitable[object]]) -> bool:
         claim = keys.timer_claim(index, member)
         if not await self._store.put_if_absent(claim, self._owner, ttl=self._lease):
-            return
+            return False
         try:
-            await handler(entity_id, due_at)
+            await work()
         except Exception:
-            log.exception("timer %s of %s failed; retried after %.0f s", index, entity_id, self._lease)
-            return
+            log.exception("timer %s member %s failed; retried after %.0f s", index, member, self._lease)
+            return False
         await self._store.put(claim, _DONE, ttl=_DONE_TTL)
         await self._store.unschedule(index, member)
+        return True
