@@ -26,7 +26,7 @@ from tidegate.executor.runner import Executor
 from tidegate.groups import EventGroups
 from tidegate.metrics import Metrics
 from tidegate.model.ids import new_id
-from tidegate.model.verdict import VerdictKind
+from tidegate.model.verdict import StateMachineParams, VerdictKind
 from tidegate.pipeline.gateway import HANDLED_VERDICTS, FeatureHandler, Gateway
 from tidegate.pipeline.recorder import Recorder
 from tidegate.pipeline.rulebook import RuleBook
@@ -157,7 +157,13 @@ async def open_services(
         settings.providers, http, redact, default_timeout=settings.executor.timeout_seconds
     )
     executor = Executor(providers, settings.executor, record_attempt=metrics.record_attempt)
-    timers = Timers(store, clock, owner=new_id(), lease_seconds=settings.background.lease_seconds)
+    timers = Timers(
+        store,
+        clock,
+        owner=new_id(),
+        lease_seconds=settings.background.lease_seconds,
+        wake=settings.background.enabled,
+    )
     # The stateful features' verdict handlers (groups, state machines, approvals, chains); a rule using a
     # verdict no handler serves fails to load.
     features: dict[VerdictKind, FeatureHandler] = {}
@@ -183,6 +189,8 @@ async def open_services(
         await _close_quietly(store, audit, http)
         await events.close()
         raise ConfigError([f"rules: {e.file}: {e.message}" for e in exc.errors]) from exc
+    if not settings.background.enabled:
+        _warn_without_workers(rulebook.rules, settings)
     await approvals.start()  # signing keys: from config, else the generated one in the store
     recorder = Recorder(
         audit=audit,
@@ -302,6 +310,34 @@ def _add_loops(services: Services) -> None:
         supervisor.add(Loop("audit-spool-replay", 5.0, replay))
 
 
+def timed_features(rules: RuleSet, settings: Settings) -> list[str]:
+    """The features the rules use whose work waits for a timer, which only instances with workers fire."""
+    timed_machines = {m.name for m in settings.state_machines if m.timeouts}
+    used: dict[str, None] = {}
+    for rule in rules:
+        params = rule.params
+        if rule.kind is VerdictKind.GROUP:
+            used["groups"] = None
+        elif rule.kind is VerdictKind.REQUEST_APPROVAL:
+            used["approvals"] = None
+        elif rule.kind is VerdictKind.CHAIN:
+            used["chains"] = None
+        elif isinstance(params, StateMachineParams) and params.state_machine in timed_machines:
+            used["state machine timeouts"] = None
+    return list(used)
+
+
+def _warn_without_workers(rules: RuleSet, settings: Settings) -> None:
+    """features.md §19: with no workers on this instance, say what will only fire elsewhere."""
+    features = timed_features(rules, settings)
+    if features:
+        log.warning(
+            "background.enabled is false on this instance, but the rules use %s: their timers fire only "
+            "on instances with background workers; if no instance runs them, nothing fires",
+            ", ".join(features),
+        )
+
+
 async def close_services(services: Services) -> None:
     """Stop loops, then flush and close stores (reverse of opening). Idempotent."""
     if services._closed:
@@ -309,6 +345,7 @@ async def close_services(services: Services) -> None:
     services._closed = True
     services.broadcaster.close()  # open streams end normally; clients resume with Last-Event-ID
     await services.supervisor.stop()
+    services.timers.close()
     await services.groups.drain(services.settings.server.shutdown_timeout_seconds)
     await services.state_machines.drain(services.settings.server.shutdown_timeout_seconds)
     await services.connections.close()  # before the store: other instances get the slots back at once

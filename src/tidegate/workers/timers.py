@@ -13,6 +13,7 @@ raises, the member stays scheduled and the lease expires, so another instance (o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -55,13 +56,19 @@ class Timers:
         owner: str,
         lease_seconds: float = 30.0,
         batch: int = 100,
+        wake: bool = False,
     ) -> None:
+        """``wake``: also fire a member armed here at its due time, in-process, without waiting for a poll
+        (features.md §19); only where this instance runs workers."""
         self._store = store
         self._clock = clock
         self._owner = owner.encode()
         self._lease = lease_seconds
         self._batch = batch
         self._handlers: dict[str, TimerHandler] = {}
+        self._wake = wake
+        self._wakers: dict[str, asyncio.TimerHandle] = {}
+        self._waking: set[asyncio.Task[None]] = set()
 
     def register(self, index: str, handler: TimerHandler) -> None:
         if index in self._handlers:
@@ -72,10 +79,41 @@ class Timers:
         """Schedule ``entity_id`` at ``due_at``; returns the member (to ``disarm`` an earlier arming)."""
         member = member_of(entity_id, due_at)
         await self._store.schedule(index, member, due_at)
+        if self._wake and index in self._handlers:
+            self._set_waker(index, member, due_at)
         return member
 
     async def disarm(self, index: str, entity_id: str, due_at: datetime) -> None:
-        await self._store.unschedule(index, member_of(entity_id, due_at))
+        member = member_of(entity_id, due_at)
+        waker = self._wakers.pop(f"{index}|{member}", None)
+        if waker is not None:
+            waker.cancel()
+        await self._store.unschedule(index, member)
+
+    def close(self) -> None:
+        """Cancel the in-process wake-ups (the members stay armed in the store for any instance)."""
+        for waker in self._wakers.values():
+            waker.cancel()
+        self._wakers.clear()
+        for task in self._waking:
+            task.cancel()
+
+    def _set_waker(self, index: str, member: str, due_at: datetime) -> None:
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (due_at - self._clock.now()).total_seconds())
+        name = f"{index}|{member}"
+        previous = self._wakers.pop(name, None)
+        if previous is not None:
+            previous.cancel()
+        self._wakers[name] = loop.call_later(delay, self._woken, index, member, due_at)
+
+    def _woken(self, index: str, member: str, due_at: datetime) -> None:
+        self._wakers.pop(f"{index}|{member}", None)
+        if self._clock.now() < due_at:  # a clock that is not the wall clock: the poll fires it when due
+            return
+        task = asyncio.create_task(self._fire(index, member, self._handlers[index]))
+        self._waking.add(task)
+        task.add_done_callback(self._waking.discard)
 
     async def tick(self) -> None:
         """Fire every member due now whose claim this instance wins."""
