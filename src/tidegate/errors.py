@@ -41,6 +41,7 @@ __all__ = [
     "FeatureDisabled",
     "Forbidden",
     "Gone",
+    "InvalidBody",
     "InvalidCredentials",
     "InvalidInput",
     "InvalidJson",
@@ -86,6 +87,10 @@ class ValidationFailed(TidegateError):
     def __init__(self, message: str, detail: Sequence[dict[str, object]] = ()) -> None:
         super().__init__(message)
         self.detail = list(detail)
+
+
+class InvalidBody(ValidationFailed):
+    """A schema violation answered with 400 instead of 422 (the recurring create and update, per the seed)."""
 
 
 class Unauthenticated(TidegateError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.metrics_core import Metric
@@ -204,6 +204,19 @@ class Metrics:
         self._attempts: dict[tuple[str, str], tuple[_Count, _Histogram]] = {}
         self._http: dict[tuple[str, str, int], tuple[_Count, _Histogram]] = {}
         self._events: dict[str, _Count] = {}
+        self._breaker_states: Gauge | None = None
+
+    def set_breaker_states(self, states: Mapping[str, int]) -> None:
+        """``tidegate_circuit_breaker_state`` (api.md §2), registered on first use: only with breakers on."""
+        if self._breaker_states is None:
+            self._breaker_states = Gauge(
+                "tidegate_circuit_breaker_state",
+                "Circuit breaker state: 0 closed, 1 half_open, 2 open.",
+                ["provider"],
+                registry=self.registry,
+            )
+        for provider, value in states.items():
+            self._breaker_states.labels(provider).set(value)
 
     def record_outcome(self, category: str) -> None:
         self._dispatched += 1

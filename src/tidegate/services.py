@@ -19,6 +19,7 @@ from tidegate.audit.base import AuditStore
 from tidegate.audit.factory import open_audit_store
 from tidegate.audit.redact import Redactor
 from tidegate.audit.spool import AuditSpool
+from tidegate.breakers import Breakers
 from tidegate.clock import Clock, SystemClock
 from tidegate.config import Settings
 from tidegate.errors import BackendUnavailable, ConfigError
@@ -32,6 +33,7 @@ from tidegate.pipeline.recorder import Recorder
 from tidegate.pipeline.rulebook import RuleBook
 from tidegate.providers import new_http_client
 from tidegate.providers.registry import ProviderRegistry, build_registry
+from tidegate.recurring import RecurringActions
 from tidegate.rules import RuleLoadError, RuleSet, load_rules
 from tidegate.security import Authenticator, open_authenticator
 from tidegate.security.rate_limiter import RateLimiter
@@ -78,8 +80,10 @@ class Services:
     groups: EventGroups  # event groups, their flushes and notifications (features.md §13)
     state_machines: StateMachines  # event states, their moves and timeouts (features.md §14)
     approvals: Approvals  # held actions, signed links, decisions and expiry (features.md §15)
+    recurring: RecurringActions  # cron-scheduled actions, fired once cluster-wide (features.md §17)
     event_spool: EventSpool | None = None  # with a shared event log: events whose append failed
     auth: Authenticator | None = None  # None: authentication is disabled (every caller is anonymous)
+    breakers: Breakers | None = None  # None: circuit breakers are disabled (features.md §10)
     _closed: bool = field(default=False, repr=False)
 
     async def probe(self) -> list[str]:
@@ -180,6 +184,7 @@ async def open_services(
         base_url=settings.server.effective_external_url,
     )
     features[VerdictKind.REQUEST_APPROVAL] = approvals.request
+    recurring = RecurringActions(settings.recurring, store, timers, clock)
     rulebook = RuleBook(
         load=_rule_loader(settings), store=store, supported=HANDLED_VERDICTS | frozenset(features)
     )
@@ -203,6 +208,11 @@ async def open_services(
         spool=spool,
         event_spool=event_spool,
     )
+    breakers = (
+        Breakers(settings.circuit_breaker, providers.names(), store, clock)
+        if settings.circuit_breaker.enabled
+        else None
+    )
     gateway = Gateway(
         rulebook=rulebook,
         store=store,
@@ -212,10 +222,12 @@ async def open_services(
         clock=clock,
         max_in_flight=settings.server.max_in_flight_dispatches,
         features=features,
+        breakers=breakers,
     )
     groups.attach(gateway, recorder)
     state_machines.attach(gateway, recorder)
     approvals.attach(gateway, recorder)
+    recurring.attach(gateway)
     services = Services(
         settings=settings,
         clock=clock,
@@ -239,8 +251,10 @@ async def open_services(
         groups=groups,
         state_machines=state_machines,
         approvals=approvals,
+        recurring=recurring,
         event_spool=event_spool,
         auth=auth,
+        breakers=breakers,
     )
     _add_loops(services)
     if start_workers:

@@ -70,6 +70,20 @@ APPROVAL_LINK = {"sig": _SIG[1], "expires_at": "4102444800", "kid": _SIG[0]}
 APPROVAL_PATH = f"/v1/approvals/notifications/tenant-1/{NO_APPROVAL}"
 
 
+#: A recurring action to create, and an id no action has.
+RECURRING_SEED = {**EVENT_WHERE, "provider": "log", "action_type": "matrix_recurring", "cron_expr": "@hourly"}
+NO_RECURRING = "00000000-0000-4000-8000-0000000000aa"
+
+
+def _recurring(suffix: str = "", recurring_id: str = NO_RECURRING, **fields: object) -> Sample:
+    return Sample(
+        f"/v1/recurring/{recurring_id}{suffix}",
+        params=EVENT_WHERE,
+        missing=f"recurring action not found: {recurring_id}",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
 def _signed(suffix: str = "") -> Sample:
     return Sample(
         APPROVAL_PATH + suffix, ok=404, params=APPROVAL_LINK, missing=f"approval not found: {NO_APPROVAL}"
@@ -149,6 +163,20 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", "/v1/approvals/{namespace}/{tenant}/{approval_id}/reject"): _signed("/reject"),
     ("POST", "/v1/auth/login"): Sample(json={"username": "root", "password": PASSWORD}),
     ("POST", "/v1/auth/logout"): Sample(),
+    ("POST", "/v1/recurring"): Sample(json=RECURRING_SEED, ok=201),
+    ("GET", "/v1/recurring"): Sample(params={"namespace": "notifications", "tenant": "other"}),
+    # A real action would change under the cells (pause, delete): the entity routes use a missing id.
+    ("GET", "/v1/recurring/{recurring_id}"): _recurring(ok=404),
+    ("PUT", "/v1/recurring/{recurring_id}"): _recurring(ok=404, json={"description": "matrix"}),
+    ("DELETE", "/v1/recurring/{recurring_id}"): _recurring(ok=404),
+    ("POST", "/v1/recurring/{recurring_id}/pause"): _recurring("/pause", ok=404),
+    ("POST", "/v1/recurring/{recurring_id}/resume"): _recurring("/resume", ok=404),
+    ("GET", "/admin/circuit-breakers"): Sample(),
+    # Tripping a real breaker would reject the other samples' dispatches: trip one that does not exist.
+    ("POST", "/admin/circuit-breakers/{provider}/trip"): Sample(
+        "/admin/circuit-breakers/nope/trip", ok=404, missing="circuit breaker not found: nope"
+    ),
+    ("POST", "/admin/circuit-breakers/{provider}/reset"): Sample("/admin/circuit-breakers/log/reset"),
     ("GET", "/docs"): Sample(),
     ("GET", "/docs/assets/{file}"): Sample("/docs/assets/swagger-ui.css"),
     ("GET", "/openapi.json"): Sample(),
@@ -179,7 +207,12 @@ def expected_status(rule: RouteRule, cell: Cell, sample: Sample) -> int:
 def server(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("matrix")
     settings = auth_settings(
-        directory, IDENTITIES, auth={"watch": False}, state_machines=MACHINES, approvals=APPROVAL_KEYS
+        directory,
+        IDENTITIES,
+        auth={"watch": False},
+        state_machines=MACHINES,
+        approvals=APPROVAL_KEYS,
+        circuit_breaker={"enabled": True},
     )
     (directory / "rules" / "20-groups.yaml").write_text(GROUP_RULES)
     (directory / "rules" / "30-events.yaml").write_text(EVENT_RULES)

@@ -37,6 +37,16 @@ ROUTES = {
     ("get", "/v1/approvals/{namespace}/{tenant}/{approval_id}/reject"),
     ("post", "/v1/approvals/{namespace}/{tenant}/{approval_id}/approve"),
     ("post", "/v1/approvals/{namespace}/{tenant}/{approval_id}/reject"),
+    ("post", "/v1/recurring"),
+    ("get", "/v1/recurring"),
+    ("get", "/v1/recurring/{recurring_id}"),
+    ("put", "/v1/recurring/{recurring_id}"),
+    ("delete", "/v1/recurring/{recurring_id}"),
+    ("post", "/v1/recurring/{recurring_id}/pause"),
+    ("post", "/v1/recurring/{recurring_id}/resume"),
+    ("get", "/admin/circuit-breakers"),
+    ("post", "/admin/circuit-breakers/{provider}/trip"),
+    ("post", "/admin/circuit-breakers/{provider}/reset"),
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/logout"),
     ("get", "/docs"),
@@ -51,7 +61,7 @@ DECISIONS = {route for route in SIGNED if route[0] == "post"}
 PROTECTED = {
     route
     for route in ROUTES
-    if route[1].startswith("/v1/") and "/v1/auth/" not in route[1] and route not in SIGNED
+    if route[1].startswith(("/v1/", "/admin/")) and "/v1/auth/" not in route[1] and route not in SIGNED
 }
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from tidegate.audit.base import AuditQuery
 from tidegate.audit.memory import MemoryAuditStore
+from tidegate.breakers import Breakers
 from tidegate.clock import ManualClock
-from tidegate.config import ExecutorSettings
+from tidegate.config import CircuitBreakerSettings, ExecutorSettings
 from tidegate.errors import BackendUnavailable, ProviderNotFound, RateLimited
 from tidegate.executor.runner import Executor
 from tidegate.metrics import Metrics
@@ -70,6 +71,7 @@ async def harness(
     rules_yaml: str = "rules: []",
     providers: Sequence[str] = ("email", "sms", "log"),
     features: Mapping[VerdictKind, FeatureHandler] | None = None,
+    breakers: CircuitBreakerSettings | None = None,
 ) -> Harness:
     clock = ManualClock(START)
     store = MemoryStateStore(clock)
@@ -109,6 +111,7 @@ async def harness(
         clock=clock,
         max_in_flight=100,
         features=features,
+        breakers=Breakers(breakers, providers, store, clock) if breakers is not None else None,
     )
     return Harness(gateway, clock, store, audit, events, metrics, scripted, rulebook)
 

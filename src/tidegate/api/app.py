@@ -23,12 +23,14 @@ from tidegate.api.routers import (
     approvals,
     audit,
     auth,
+    breakers,
     dispatch,
     dispatch_stream,
     docs,
     events,
     groups,
     health,
+    recurring,
     rules,
     stream,
 )
@@ -121,6 +123,8 @@ def create_app(
         events,
         approvals,
         groups,
+        recurring,
+        breakers,
         auth,
         docs,
     ):

@@ -26,6 +26,7 @@ from tidegate.errors import (
     Conflict,
     Forbidden,
     Gone,
+    InvalidBody,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -61,6 +62,7 @@ STATUS: dict[type[TidegateError], int] = {
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     ValidationFailed: 422,
+    InvalidBody: 400,
     RateLimited: 429,
     BackendUnavailable: 503,
 }

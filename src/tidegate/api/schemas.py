@@ -10,9 +10,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictBool
 
 from tidegate.api.approval_schemas import APPROVAL_MODELS
+from tidegate.api.breaker_schemas import BREAKER_MODELS
 from tidegate.api.errors import ERROR_CODES
 from tidegate.api.event_state_schemas import EVENT_STATE_MODELS
 from tidegate.api.group_schemas import GROUP_MODELS
+from tidegate.api.recurring_schemas import RECURRING_MODELS
 from tidegate.model.action import ActionRequest
 from tidegate.model.audit import AUDIT_OUTCOMES
 from tidegate.model.json import JsonValue
@@ -320,4 +322,6 @@ DOC_MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]]
     *EVENT_STATE_MODELS,
     *GROUP_MODELS,
     *APPROVAL_MODELS,
+    *BREAKER_MODELS,
+    *RECURRING_MODELS,
 ]

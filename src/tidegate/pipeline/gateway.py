@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from tidegate.breakers import Breakers
 from tidegate.clock import Clock
 from tidegate.errors import BackendUnavailable, ProviderNotFound, RateLimited
 from tidegate.executor.runner import Executor
@@ -19,6 +20,7 @@ from tidegate.model.caller import SYSTEM, Caller
 from tidegate.model.event import StreamEvent
 from tidegate.model.outcome import (
     ActionError,
+    CircuitOpen,
     Deduplicated,
     DryRun,
     Executed,
@@ -121,9 +123,12 @@ class Gateway:
         max_in_flight: int,
         doubtful_claims: DoubtfulClaims | None = None,
         features: Mapping[VerdictKind, FeatureHandler] | None = None,
+        breakers: Breakers | None = None,
     ) -> None:
         """``doubtful_claims``: dedup claims to release in the background (its ``sweep`` must run).
-        ``features``: the handlers of the stateful verdicts (the rule book accepts only handled kinds)."""
+        ``features``: the handlers of the stateful verdicts (the rule book accepts only handled kinds).
+        ``breakers``: the circuit breakers, None when they are disabled (features.md §10)."""
+        self._breakers = breakers
         self._rulebook = rulebook
         self._doubtful = doubtful_claims or DoubtfulClaims(store, clock)
         self._store = store
@@ -281,10 +286,42 @@ class Gateway:
 
     async def _execute_as_sent(self, run: VerdictRun) -> Outcome:
         action = run.verdict.action
-        result = await self._executor.execute(action, action.provider, observer=run.observer)
+        if self._breakers is None:
+            result = await self._executor.execute(action, action.provider, observer=run.observer)
+            if isinstance(result, ActionError):
+                return Failed(result)
+            return Executed(result)
+        return await self._guarded(self._breakers, action, action.provider, run.observer, None)
+
+    async def _guarded(
+        self,
+        breakers: Breakers,
+        action: Action,
+        provider: str,
+        observer: DispatchObserver | None,
+        rerouted_from: str | None,
+    ) -> Outcome:
+        """Execute on ``provider`` through its breaker, or on the first fallback whose breaker accepts
+        (features.md §10). ``rerouted_from``: a rule reroute's provider as sent (always ``rerouted``);
+        None: a fallback from ``provider`` is ``rerouted``, ``provider`` itself is ``executed``."""
+        route = await breakers.route(provider)
+        if route.provider is None:
+            return CircuitOpen(provider, route.fallback_chain)
+        target = route.provider
+        if target != action.provider:
+            action = action.replace(provider=target)
+        result = await self._executor.execute(action, target, observer=observer)
+        try:
+            await breakers.record(target, result)
+        except Exception:  # the provider ran: the dispatch must still answer with its result
+            log.exception("could not record a circuit breaker result", extra={"provider": target})
         if isinstance(result, ActionError):
             return Failed(result)
-        return Executed(result)
+        if rerouted_from is not None:
+            return Rerouted(rerouted_from, target, result)
+        if target == provider:
+            return Executed(result)
+        return Rerouted(provider, target, result)
 
     async def _suppress(self, run: VerdictRun) -> Outcome:
         return Suppressed(run.verdict.matched_rule or "")
@@ -295,6 +332,8 @@ class Gateway:
             raise TypeError("reroute verdict without reroute parameters")
         target = params.target_provider
         action = run.verdict.action.replace(provider=target)
+        if self._breakers is not None:
+            return await self._guarded(self._breakers, action, target, run.observer, run.received.provider)
         result = await self._executor.execute(action, target, observer=run.observer)
         if isinstance(result, ActionError):
             return Failed(result)
@@ -319,7 +358,7 @@ class Gateway:
                 holder = await self._store.get(key)
                 return Deduplicated(effective, holder.decode() if holder is not None else None)
         outcome = await self._execute_as_sent(run)
-        if isinstance(outcome, Failed):
+        if isinstance(outcome, (Failed, CircuitOpen)):  # nothing delivered: the key is free (features.md §3)
             try:
                 await self._store.delete_if_equals(key, claim)
             except Exception:

@@ -11,6 +11,7 @@ __all__ = [
     "approval",
     "approval_signing_key",
     "approvals_prefix",
+    "breaker",
     "connection_slots",
     "dedup",
     "escape",
@@ -22,6 +23,9 @@ __all__ = [
     "login_failures",
     "rate_counter",
     "rate_log",
+    "recurring",
+    "recurring_fire",
+    "recurring_prefix",
     "rule_toggles",
     "rules_generation",
     "scoped",
@@ -50,6 +54,11 @@ def dedup(namespace: str, tenant: str, dedup_key: str) -> str:
 
 def throttle(namespace: str, tenant: str, rule: str, key_hash: str, window_start: int) -> str:
     return scoped(namespace, tenant, "throttle", f"{rule}/{key_hash}/{window_start}")
+
+
+def breaker(provider: str) -> str:
+    """One provider's circuit breaker record, shared by every instance (features.md §10)."""
+    return global_key("breaker", provider)
 
 
 def rule_toggles() -> str:
@@ -145,3 +154,18 @@ def group(group_key: str) -> str:
 def groups_prefix() -> str:
     """The prefix of every group record (``group`` keys)."""
     return global_key("group", "")
+
+
+def recurring(recurring_id: str) -> str:
+    """One recurring action (features.md §17), found by its id alone; kind first, so one prefix scan lists
+    every tenant's (``recurring_prefix``) for the list endpoint and the per-tenant cap."""
+    return global_key("recurring", recurring_id)
+
+
+def recurring_prefix() -> str:
+    return global_key("recurring", "")
+
+
+def recurring_fire(recurring_id: str, occurrence_micros: int) -> str:
+    """The permanent claim of one occurrence: exactly one instance fires it, even after a crash."""
+    return global_key("recurring-fire", f"{recurring_id}|{occurrence_micros}")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from tidegate.api.deps import ServicesDep
 from tidegate.api.openapi import ref, responses
 from tidegate.api.responses import json_response
+from tidegate.errors import BackendUnavailable
 
 __all__ = ["PROMETHEUS_CONTENT_TYPE", "router"]
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
@@ -54,4 +59,9 @@ async def metrics(services: ServicesDep) -> Response:
     ),
 )
 async def prometheus(services: ServicesDep) -> Response:
+    if services.breakers is not None:  # shared state: read when scraped; a store outage keeps the last values
+        try:
+            services.metrics.set_breaker_states(await services.breakers.gauge())
+        except BackendUnavailable:
+            log.warning("circuit breaker states unavailable for the scrape")
     return Response(services.metrics.prometheus_text(), media_type=PROMETHEUS_CONTENT_TYPE)
