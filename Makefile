@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# `make bench BENCH_FLAGS=--quick` for a smoke run: every bench script takes the flag.
+BENCH_FLAGS ?=
 STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test lint typecheck pytest bench clean
@@ -34,8 +36,9 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(VENV)/.installed
-	$(BIN)/python bench/dispatch.py
-	$(BIN)/python bench/stream.py
+	$(BIN)/python bench/dispatch.py $(BENCH_FLAGS)
+	$(BIN)/python bench/stream.py $(BENCH_FLAGS)
+	$(BIN)/python bench/backends.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
