@@ -78,3 +78,34 @@ async def test_two_processes_replaying_one_file_append_each_event_once(tmp_path:
     counts = await asyncio.gather(one.replay(log), other.replay(log))
     assert sum(counts) == 300
     assert ids(log.retained()) == ids(spooled)
+
+
+class _HeldLog:
+    """An event log whose appends wait until the test lets them through."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.appended: list[StreamEvent] = []
+
+    async def append(self, events: Sequence[StreamEvent]) -> None:
+        await self.release.wait()
+        self.appended.extend(events)
+
+
+async def test_many_spooling_dispatches_during_a_replay_do_not_starve_it_of_threads(tmp_path: Path) -> None:
+    """Waiting spoolers must not sit in worker threads blocked on the file lock the replay holds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=2))
+    spool = EventSpool(tmp_path / "events-spool.jsonl")
+    await spool.add([make_event()])
+    log = _HeldLog()
+    replay = asyncio.create_task(spool.replay(log))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)  # the replay holds the lock, waiting on the log
+    adds = [asyncio.create_task(spool.add([make_event()])) for _ in range(8)]
+    await asyncio.sleep(0.05)
+    log.release.set()
+    assert await asyncio.wait_for(replay, timeout=10) == 1
+    await asyncio.wait_for(asyncio.gather(*adds), timeout=10)
+    assert await spool.replay(log) == 8  # type: ignore[arg-type]

@@ -165,14 +165,14 @@ class Recorder:
         """Append to the event log, or spool when it fails (or while older events wait in the spool)."""
         spool = self._event_spool
         if spool is not None and spool.holds_events:
-            await asyncio.to_thread(spool.append, events)
+            await spool.add(events)
             return
         try:
             await self._events.append(events)
         except BackendUnavailable:
             if spool is None:
                 raise
-            await asyncio.to_thread(spool.append, events)
+            await spool.add(events)
             log.error("event log append failed; events spooled", extra={"event_id": events[-1].id})
 
     async def _write(self, audit: AuditStore, record: AuditRecord) -> bool:

@@ -34,7 +34,9 @@ class EventSpool:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock_path = path.with_name(path.name + ".lock")
-        self._replaying = asyncio.Lock()
+        # In-process turn for the file lock: a waiter waits here, not in a thread blocked on flock, so
+        # spooling dispatches cannot take every worker thread while a replay needs one (deadlock).
+        self._turn = asyncio.Lock()
         self._holding = not self.is_empty()
 
     @property
@@ -69,12 +71,17 @@ class EventSpool:
                 _fsync_dir(self.path.parent)
             self._holding = True
 
+    async def add(self, events: Sequence[StreamEvent]) -> None:
+        """``append`` off the event loop, taking its turn with replays of this process."""
+        async with self._turn:
+            await asyncio.to_thread(self.append, events)
+
     async def replay(self, log: EventLog) -> int:
         """Append the spooled events to ``log`` in order; returns how many were appended.
 
         Appended events are cut from the file even when a later append fails; that failure is then
         raised (``BackendUnavailable``) and the rest stays for the next replay."""
-        async with self._replaying:
+        async with self._turn:
             lock = await asyncio.to_thread(self._acquire)
             try:
                 return await self._replay_locked(log)
