@@ -46,3 +46,28 @@ async def test_a_failure_is_logged_with_its_traceback(caplog: pytest.LogCaptureF
     [record] = caplog.records
     assert record.getMessage() == "test work failed"
     assert record.exc_info is not None and "boom" in str(record.exc_info[1])
+
+
+async def test_supervisor_stop_cancels_again_a_loop_that_swallows_cancellation() -> None:
+    import asyncio as _asyncio
+
+    from tidegate.workers.supervisor import Loop, Supervisor
+
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        try:
+            await _asyncio.sleep(3600)
+        except _asyncio.CancelledError:
+            swallowed += 1
+            if swallowed == 1:
+                await _asyncio.sleep(3600)  # ignores the first cancellation, like a swallowing library
+            raise
+
+    supervisor = Supervisor()
+    supervisor.add(Loop("stubborn", 1.0, stubborn))
+    supervisor.start()
+    await _asyncio.sleep(0)
+    await _asyncio.wait_for(supervisor.stop(), timeout=10)
+    assert swallowed == 1  # the first cancellation was swallowed; the second ended the loop

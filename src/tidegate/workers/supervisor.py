@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 _FIRST_BACKOFF = 1.0
 _MAX_BACKOFF = 60.0
+_STOP_GRACE = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,14 @@ class Supervisor:
         self._tasks.clear()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # A library can swallow a cancellation (redis-py's wait_for on Python 3.11): cancel again rather
+        # than let one loop hold shutdown forever.
+        while tasks:
+            _, pending = await asyncio.wait(tasks, timeout=_STOP_GRACE)
+            for task in pending:
+                log.warning("background loop %s ignored cancellation; cancelling again", task.get_name())
+                task.cancel()
+            tasks = list(pending)
 
     @property
     def running(self) -> list[str]:
