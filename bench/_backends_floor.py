@@ -1,11 +1,12 @@
 """The latency floor of sequential dispatch: the backends' own round trips, measured in the same run.
 
-A sequential dispatch with no rules waits for one write per shared backend on its path: the event log
-append (Redis, or a PostgreSQL commit when state is in PostgreSQL, since the event log follows the state
-backend) and the audit commit (PostgreSQL). Measuring those round trips alone, with the drivers Tidegate
-uses and nothing of Tidegate around them, gives the best a sequential loop could do on this machine: a
-durable PostgreSQL commit waits for the WAL flush, so the disk's fsync latency bounds every sequential
-figure with a PostgreSQL audit trail, however fast the code around it is."""
+A sequential dispatch with no rules waits for the writes on its path: the event log append (Redis, or a
+PostgreSQL commit when state is in PostgreSQL, since the event log follows the state backend) and the
+audit commit (PostgreSQL). The two run side by side, so the dispatch waits for the slower; with both in
+PostgreSQL they are one transaction, so one commit. Measuring those round trips alone, with the drivers
+Tidegate uses and nothing of Tidegate around them, gives the best a sequential loop could do on this
+machine: a durable PostgreSQL commit waits for the WAL flush, so the disk's fsync latency bounds every
+sequential figure with a PostgreSQL audit trail, however fast the code around it is."""
 
 from __future__ import annotations
 
@@ -31,25 +32,24 @@ class Floor:
 
 
 def waits(combo: Combo, audit_sync: bool = True) -> tuple[int, int]:
-    """(Redis round trips, PostgreSQL commits) one sequential dispatch without rules waits for; with
-    ``audit.sync`` false it does not wait for the audit commit."""
+    """(Redis round trips, PostgreSQL commits) one sequential dispatch without rules waits for, side by
+    side (the Recorder's ``overlap``); with ``audit.sync`` false it does not wait for the audit commit,
+    and with both in PostgreSQL the record commits with the events (the Recorder's ``joint``)."""
     redis = 1 if combo.state == "redis" else 0  # the event log append
-    commits = 1 if combo.state == "postgres" else 0
-    if combo.audit == "postgres" and audit_sync:
-        commits += 1
+    commits = 1 if combo.state == "postgres" or (combo.audit == "postgres" and audit_sync) else 0
     return redis, commits
 
 
 def ceiling(combo: Combo, floor: Floor, audit_sync: bool = True) -> float | None:
-    """Sequential actions/s if a dispatch cost nothing but its round trips; None without a shared backend
-    on the path, or when a round trip it needs was not measured."""
+    """Sequential actions/s if a dispatch cost nothing but the slowest of its round trips; None without
+    a shared backend on the path, or when a round trip it needs was not measured."""
     redis, commits = waits(combo, audit_sync)
     if not redis and not commits:
         return None
     if (redis and floor.redis_us is None) or (commits and floor.postgres_commit_us is None):
         return None
-    micros = redis * (floor.redis_us or 0.0) + commits * (floor.postgres_commit_us or 0.0)
-    return 1e6 / micros
+    trips = [floor.redis_us if redis else None, floor.postgres_commit_us if commits else None]
+    return 1e6 / max(trip for trip in trips if trip is not None)
 
 
 async def _redis_us(namespace: Namespace, samples: int) -> float:

@@ -80,8 +80,8 @@ def _floor_lines(figures: BackendsFigures) -> list[str]:
         return []
     return [
         "",
-        "  floor/s: 1 / (the Redis round trips + durable PostgreSQL commits one sequential dispatch",
-        "  waits for: event log append, audit commit), each timed alone just before the combination:",
+        "  floor/s: 1 / (the slowest of the writes one sequential dispatch waits for, side by side: the",
+        "  event log append, the audit commit), each timed alone just before the combination:",
         *lines,
     ]
 

@@ -144,3 +144,39 @@ async def test_records_spooled_during_a_replay_are_kept(spool: AuditSpool) -> No
     assert await spool.replay(store) == 1
     lines = spool.path.read_bytes().splitlines()
     assert [orjson.loads(line)["id"] for line in lines] == [late.id]
+
+
+class _HeldStore(MemoryAuditStore):
+    """An audit store whose appends wait until the test lets them through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def append(self, record: AuditRecord) -> None:
+        await self.release.wait()
+        await super().append(record)
+
+
+async def test_many_spooling_dispatches_during_a_replay_do_not_starve_it_of_threads(tmp_path: Path) -> None:
+    """The spool's lock is held only inside a worker thread's own file work, never across an await, so
+    spoolers queued on it cannot take every worker thread while a replay needs one (the event spool's
+    deadlock, stream/spool.py)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=2))
+    spool = AuditSpool(tmp_path / "audit-spool.jsonl")
+    await asyncio.to_thread(spool.append, make_record(id="r-0", action_id="a-0"))
+    store = _HeldStore()
+    replay = asyncio.create_task(spool.replay(store))
+    await asyncio.sleep(0.05)  # the replay waits on the store
+    adds = [
+        asyncio.create_task(asyncio.to_thread(spool.append, make_record(id=f"r-{i}", action_id=f"a-{i}")))
+        for i in range(1, 9)
+    ]
+    await asyncio.sleep(0.05)
+    store.release.set()
+    assert await asyncio.wait_for(replay, timeout=10) == 1
+    await asyncio.wait_for(asyncio.gather(*adds), timeout=10)
+    assert await spool.replay(store) == 8

@@ -88,18 +88,19 @@ def test_targets_are_twice_the_published_figures() -> None:
 def test_the_floor_counts_the_round_trips_a_sequential_dispatch_waits_for() -> None:
     assert {c.name: waits(c) for c in COMBOS} == {
         "redis/none": (1, 0),  # the event log append
-        "redis/postgres": (1, 1),  # + the audit commit
-        "postgres/postgres": (0, 2),  # event log and audit: two commits
+        "redis/postgres": (1, 1),  # and the audit commit, side by side
+        "postgres/postgres": (0, 1),  # event log and audit: one transaction
         "sqlite/sqlite": (0, 0),
         "memory/none": (0, 0),
     }
     floor = Floor(redis_us=100.0, postgres_commit_us=400.0)
     assert ceiling(COMBO["redis/none"], floor) == pytest.approx(10_000)
-    assert ceiling(COMBO["redis/postgres"], floor) == pytest.approx(2_000)
-    assert ceiling(COMBO["postgres/postgres"], floor) == pytest.approx(1_250)
+    assert ceiling(COMBO["redis/postgres"], floor) == pytest.approx(2_500)  # the slower of the two
+    assert ceiling(COMBO["postgres/postgres"], floor) == pytest.approx(2_500)
     assert ceiling(COMBO["sqlite/sqlite"], floor) is None
     assert ceiling(COMBO["redis/postgres"], Floor(100.0, None)) is None  # not measured: no claim
     assert waits(COMBO["redis/postgres"], audit_sync=False) == (1, 0)  # the answer does not wait for it
+    assert ceiling(COMBO["redis/postgres"], floor, audit_sync=False) == pytest.approx(10_000)
     assert ceiling(COMBO["postgres/postgres"], floor, audit_sync=False) == pytest.approx(2_500)
 
 
@@ -215,7 +216,7 @@ def test_the_table_compares_sequential_figures_with_twice_the_reference() -> Non
     redis = next(line for line in table.splitlines() if line.startswith("  Redis (audit off)"))
     assert ">= 4,000: met" in redis and "2.05×" in redis and "14,286" in redis  # floor 1e6 / 70 µs
     postgres = next(line for line in table.splitlines() if line.startswith("  PostgreSQL + PostgreSQL"))
-    assert ">= 1,700: MISSED" in postgres and "1,000" in postgres  # floor: two 500 µs commits
+    assert ">= 1,700: MISSED" in postgres and "2,000" in postgres  # floor: one 500 µs commit
     assert "Redis + PostgreSQL audit          skipped: postgres not reachable" in table
     assert "32 CONCURRENT" in table and "3.8×" in table  # 3,000 / 800 over sequential
     assert "HTTP" not in table
@@ -233,7 +234,7 @@ def test_the_json_report_carries_every_figure() -> None:
     assert report["skipped"] == {"redis/postgres": "postgres not reachable"}
     assert redis["floor"] == {"redis_round_trip_us": 70.0, "postgres_commit_us": None}
     assert redis["floor_per_second"] == pytest.approx(1e6 / 70)
-    assert report["in_process"]["postgres/postgres"]["floor_per_second"] == pytest.approx(1000)
+    assert report["in_process"]["postgres/postgres"]["floor_per_second"] == pytest.approx(2000)
     assert report["in_process"]["memory/none"]["floor"] is None
     assert report["http"] is None
 

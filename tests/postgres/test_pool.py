@@ -21,7 +21,7 @@ from tests.postgres.tcp_proxy import TcpProxy
 from tidegate.clock import ManualClock
 from tidegate.errors import BackendUnavailable
 from tidegate.postgres.names import TableNames
-from tidegate.postgres.pool import PgPool, describe_url
+from tidegate.postgres.pool import Connection, PgPool, describe_url
 from tidegate.store.postgres import PostgresStateStore
 
 #: Far longer than any test waits: a call that fails before it did not wait for its timeout.
@@ -220,5 +220,62 @@ async def test_a_url_the_driver_cannot_use_is_unavailable_not_a_crash(url: str) 
     try:
         with pytest.raises(BackendUnavailable, match=r"state store \(postgres .*\) did not answer"):
             await pool.run(lambda conn: conn.fetchval("SELECT 1"))
+    finally:
+        await pool.close()
+
+
+async def test_a_caller_waiting_for_a_connection_gets_the_one_an_operation_is_done_with() -> None:
+    pool = PgPool(postgres_url(), size=1, timeout=2.0, role="state store")
+    await pool.open()
+    try:
+        release = asyncio.Event()
+
+        async def hold(conn: Connection) -> int:
+            await release.wait()
+            pid: int = await conn.fetchval("SELECT pg_backend_pid()")
+            return pid
+
+        async def pid(conn: Connection) -> int:
+            value: int = await conn.fetchval("SELECT pg_backend_pid()")
+            return value
+
+        first = asyncio.create_task(pool.run(hold))
+        second = asyncio.create_task(pool.run(pid))  # waits: the only connection is in use
+        await asyncio.sleep(0.05)
+        release.set()
+        async with asyncio.timeout(PROMPTLY):
+            assert await first == await second  # handed over, not kept back until the timeout
+        assert await pool.run(pid) == await first  # and kept at hand for the next call
+    finally:
+        await pool.close()
+
+
+async def test_a_connection_left_inside_a_transaction_is_rolled_back_before_reuse() -> None:
+    pool = PgPool(postgres_url(), size=1, timeout=2.0, role="state store")
+    await pool.open()
+    try:
+        await pool.run(lambda conn: conn.execute("BEGIN; SET LOCAL application_name = 'left-open'"))
+        name = await pool.run(lambda conn: conn.fetchval("SELECT current_setting('application_name')"))
+        assert name == "tidegate"  # the open transaction, and its SET LOCAL with it, was rolled back
+    finally:
+        await pool.close()
+
+
+async def test_a_connection_kept_at_hand_is_closed_once_idle_for_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("tidegate.postgres.pool._IDLE_SECONDS", 0.1)
+    pool = PgPool(postgres_url(), size=2, timeout=2.0, role="state store")
+    await pool.open()
+    try:
+
+        async def pid(conn: Connection) -> int:
+            value: int = await conn.fetchval("SELECT pg_backend_pid()")
+            return value
+
+        first = await pool.run(pid)
+        assert await pool.run(pid) == first  # kept at hand while in use
+        await asyncio.sleep(0.6)  # idle: handed back, and asyncpg closes it after its idle limit
+        assert await pool.run(pid) != first
     finally:
         await pool.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -181,3 +182,109 @@ async def eventually_appended(log: EventLog, events: list[StreamEvent]) -> None:
         except BackendUnavailable:
             await asyncio.sleep(0.05)
     raise AssertionError("the log never accepted the append")
+
+
+async def test_an_append_delivers_its_own_entries_before_it_returns(
+    site: LogSite, clock: ManualClock
+) -> None:
+    log = await site.open(linger_seconds=30.0)
+    seen = Seen(log)
+    first, second = batch(2, clock), batch(1, clock)
+    await log.append(first)
+    assert seen.items == of(first)  # handed over by the append itself, no XREAD awaited
+    await log.append(second)
+    assert seen.items == of(first + second)
+    await log.append(first)  # already in the log: skipped by the script, not delivered again
+    await asyncio.sleep(0.3)
+    assert seen.items == of(first + second)
+
+
+async def test_a_busy_appender_wakes_its_tail_once_per_linger_not_once_per_append(
+    site: LogSite, clock: ManualClock
+) -> None:
+    log = await site.open(linger_seconds=30.0)
+    assert isinstance(log, RedisEventLog)
+    reads = 0
+    xread = log._tail_client.xread
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await xread(*args, **kwargs)
+
+    log._tail_client.xread = counted  # type: ignore[method-assign]
+    seen = Seen(log)
+    events = batch(40, clock)
+    for event in events:
+        await log.append([event])
+    assert seen.items == of(events)
+    assert reads <= 3  # the blocked read woken by the first append, then the linger
+
+
+async def test_entries_of_other_appenders_keep_their_place_between_own_entries(
+    site: LogSite, clock: ManualClock
+) -> None:
+    mine = await site.open(linger_seconds=30.0)
+    other = await site.open()
+    seen = Seen(mine)
+    first, theirs, then, last = batch(1, clock), batch(2, clock), batch(1, clock), batch(1, clock)
+    await mine.append(first)
+    await other.append(theirs)
+    await mine.append(then)  # finds the tail behind: left to the tail, which it hurries out of its linger
+    await eventually(lambda: len(seen.ids) == 4, within=10.0)
+    await mine.append(last)
+    await eventually(lambda: len(seen.ids) == 5, within=10.0)
+    assert seen.items == of(first + theirs + then + last)  # stream order, no gap, nothing twice
+    assert seen.positions == sorted(set(seen.positions))
+
+
+async def test_appends_go_on_after_redis_drops_the_kept_connection_or_forgets_the_script(
+    clock: ManualClock,
+) -> None:
+    async with private_redis() as server:
+        site = LogSite("redis", clock, url=server.url)
+        try:
+            log = await site.open()
+            seen = Seen(log)
+            first, second, third = batch(1, clock), batch(1, clock), batch(1, clock)
+            await log.append(first)
+            async with Redis.from_url(server.url) as raw:
+                # every other client goes, as in a restart: the kept connection is dead
+                await raw.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+                await log.append(second)  # retried once, on a fresh connection
+                await raw.script_flush()
+            await log.append(third)  # NOSCRIPT: loaded again, then run
+            await eventually(lambda: len(seen.ids) == 3)
+            assert seen.items == of(first + second + third)
+        finally:
+            await site.close()
+
+
+class _WithoutPrivateSend:
+    """A connection as a redis-py without ``_send_packed_command`` would hand out."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_send_packed_command":
+            raise AttributeError(name)
+        return getattr(self._conn, name)
+
+
+async def test_the_append_send_works_without_redis_py_internals(site: LogSite) -> None:
+    """The append writes through redis-py's private send while it exists and its public one otherwise,
+    so a redis-py upgrade that drops the private method costs speed, never appends."""
+    from tidegate.stream.redis_log import _pack, _send
+
+    client = Redis.from_url(site.url, protocol=2)
+    try:
+        conn = await client.connection_pool.get_connection()
+        try:
+            for target in (conn, _WithoutPrivateSend(conn)):
+                await _send(target, _pack([b"ECHO", b"tidegate"]))
+                assert await conn.read_response() == b"tidegate"
+        finally:
+            await client.connection_pool.release(conn)
+    finally:
+        await client.aclose()

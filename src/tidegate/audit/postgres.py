@@ -6,7 +6,8 @@ payload round-trips exactly, even one jsonb would refuse). Each filter has an in
 alone, ``action_id`` (get) and ``expires_at`` (retention) have theirs (``postgres/schema.py``).
 
 A batch of the group commit (``_group_commit.py``) is one ``INSERT ... SELECT FROM unnest(...)``: one
-statement, so one round trip and one implicit transaction, however many records it holds. ``ON CONFLICT
+statement, so one round trip and one implicit transaction, however many records it holds; a batch of one
+(every sequential dispatch) is a plain ``INSERT ... VALUES``, cheaper to encode and to run. ``ON CONFLICT
 (id) DO NOTHING`` stores a record id once, which also makes a batch safe to retry on a fresh connection.
 Queries and purges take their own pooled connections and never wait for a commit."""
 
@@ -85,16 +86,14 @@ class PostgresAuditStore:
     ) -> None:
         """``spool`` receives what ``sync=False`` could not write by ``close`` (else it is lost, logged)."""
         self._names = names or TableNames()
+        self._url = url
         self._where = describe_url(url)
         self._spool = spool
         self._pool = PgPool(url, size=pool_size, timeout=operation_timeout, role="audit store")
         table = self._names.table("audit_records")
         self._table = table
-        columns = ", ".join(name for name, _ in _COLUMNS)
-        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(_COLUMNS, start=1))
-        self._insert = (
-            f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
-        )
+        self._insert = self.insert_sql(1)
+        self._insert_one = self.insert_sql(1, single=True)
         self._select_action = f"SELECT record FROM {table} WHERE action_id = $1"
         self._get = f"{self._select_action} {_ORDER} LIMIT 1"
         self._purge = (
@@ -112,6 +111,28 @@ class PostgresAuditStore:
     @property
     def names(self) -> TableNames:
         return self._names
+
+    @property
+    def database_url(self) -> str:
+        """The URL the store connects with (credentials included: never for messages)."""
+        return self._url
+
+    def insert_sql(self, first: int, *, single: bool = False) -> str:
+        """The batch INSERT, its column arrays numbered from ``$first`` (``row`` order), or with
+        ``single`` the INSERT of one record taking ``row``'s values themselves. Another statement on the
+        same database can embed it (the event log writes a dispatch's record with its events in one
+        transaction)."""
+        columns = ", ".join(name for name, _ in _COLUMNS)
+        if single:
+            values = ", ".join(f"${i}::{kind}" for i, (_, kind) in enumerate(_COLUMNS, start=first))
+            return f"INSERT INTO {self._table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING"
+        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(_COLUMNS, start=first))
+        return f"INSERT INTO {self._table} ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+
+    @staticmethod
+    def row(record: AuditRecord) -> tuple[object, ...]:
+        """The values ``insert_sql`` takes for one record, one per column array."""
+        return _row(record)
 
     @property
     def commits(self) -> int:
@@ -208,10 +229,16 @@ class PostgresAuditStore:
 
     async def _write_batch(self, batch: list[_Queued]) -> None:
         """One statement for the whole batch (called by the group commit)."""
-        columns = [list(values) for values in zip(*(row for _, row in batch), strict=True)]
+        if len(batch) == 1:
+            sql, args = self._insert_one, list(batch[0][1])
+        else:
+            sql, args = (
+                self._insert,
+                [list(values) for values in zip(*(row for _, row in batch), strict=True)],
+            )
 
         async def insert(conn: Connection) -> None:
-            await conn.execute(self._insert, *columns)
+            await conn.execute(sql, *args)
 
         await self._pool.run(insert, idempotent=True)
 

@@ -1,8 +1,8 @@
 """The listeners of a shared event log: every entry handed to each in order, and gaps announced.
 
-A shared log's tail task is the only caller, so entries reach listeners one at a time, in position
-order. A listener that raises is logged and skipped; it never stops delivery to the others, nor the
-tail."""
+A shared log's tail task (or an append handing over its own entries right after the last delivered one)
+is the only caller, so entries reach listeners one at a time, in position order. A listener that
+raises is logged and skipped; it never stops delivery to the others, nor the tail."""
 
 from __future__ import annotations
 

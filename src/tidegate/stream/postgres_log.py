@@ -18,10 +18,16 @@ retention ever deleted).
   them to the listeners in order. NOTIFY (sent by the append's own statement, so delivered at commit)
   only wakes it: it listens on a dedicated connection that a watchdog pings and reconnects, and it
   polls every ``poll_interval`` anyway, so a lost NOTIFY or a dead listen connection delays an event,
-  never loses it. While the database is down the task retries with backoff and live streams stay open.
+  never loses it. A read that delivered rows is followed by the next one ``_LINGER`` later at the
+  earliest: under a steady stream of appends one read delivers several of them instead of one read
+  per append (each costs a query), for at most that much latency; an idle log's first append is read
+  at once. While the database is down the task retries with backoff and live streams stay open.
 - **Retention** (every ``trim_interval`` s, by each instance; cheap and idempotent): delete every row
   up to the newest one beyond the count bound or older than the age bound, and record that position.
-- **Idempotent appends**: an event id already stored is skipped (a replayed spool appends it once)."""
+- **Idempotent appends**: an event id already stored is skipped (a replayed spool appends it once).
+- **Companion rows**: when the audit trail lives in the same database, ``append_with`` writes a
+  dispatch's audit record in its events' statement (``accompany``): one commit, so one durable-write wait,
+  for both, and the record commits exactly when its events do."""
 
 from __future__ import annotations
 
@@ -51,11 +57,15 @@ log = logging.getLogger(__name__)
 
 _Rows = Sequence[asyncpg.Record]
 _Batch = list[tuple[str, bytes]]  # (event id, JSON) of one append call, in order
+#: One append call: its events, and the companion row written in the same statement (or None).
+_Item = tuple[_Batch, tuple[object, ...] | None]
 
 #: Rows one tail read hands to the listeners at most.
 _TAIL_BATCH = 512
 #: Backoff of the tail while the database does not answer: first and longest wait.
 _FIRST_RETRY, _MAX_RETRY = 0.05, 2.0
+#: Least time between two reads of the tail when the first delivered rows (see the module docstring).
+_LINGER = 0.005
 
 
 class PostgresEventLog:
@@ -90,7 +100,7 @@ class PostgresEventLog:
         self._lock_key = int.from_bytes(digest[:8], "big", signed=True)
         self._channel = f"tidegate_events_{digest[8:16].hex()}"
         self._sql = _Statements(names)
-        self._committer: GroupCommitter[_Batch] = GroupCommitter(
+        self._committer: GroupCommitter[_Item] = GroupCommitter(
             self._write, batch_size=batch_size, name="event log"
         )
         self._listeners = Listeners()
@@ -131,7 +141,26 @@ class PostgresEventLog:
             return
         if self._task is None:
             raise BackendUnavailable(f"{self._where} is not open")
-        await self._committer.submit([(event.id.lower(), encode_data(event)) for event in events])
+        await self._committer.submit(([(event.id.lower(), encode_data(event)) for event in events], None))
+
+    def accompany(self, url: str, insert: Callable[..., str]) -> bool:
+        """Let ``append_with`` write rows of a table in the same database (the URL is this log's own)
+        within the append's statement; ``insert(n)`` is an INSERT taking column arrays from ``$n`` on,
+        ``insert(n, single=True)`` one taking a single row's values. Returns False, changing nothing,
+        for another database."""
+        if url != self._url:
+            return False
+        self._sql.accompany(insert)
+        return True
+
+    async def append_with(self, events: Sequence[StreamEvent], row: tuple[object, ...]) -> None:
+        """Append ``events`` and write ``row`` (one value per column array of ``accompany``'s INSERT) in
+        one transaction: both are committed, or neither is."""
+        if self._sql.joint is None:
+            raise RuntimeError("append_with needs accompany first")
+        if self._task is None:
+            raise BackendUnavailable(f"{self._where} is not open")
+        await self._committer.submit(([(event.id.lower(), encode_data(event)) for event in events], row))
 
     async def read_after(self, last_event_id: str | None, limit: int) -> ReplayPage:
         key = None if last_event_id is None else lookup_key(last_event_id)
@@ -179,14 +208,22 @@ class PostgresEventLog:
 
     # -- writing and reading -----------------------------------------------------------------------
 
-    async def _write(self, batches: list[_Batch]) -> None:
-        """One statement for every batch the group commit collected, in submission order."""
-        ids = [event_id for batch in batches for event_id, _ in batch]
-        data = [blob for batch in batches for _, blob in batch]
+    async def _write(self, items: list[_Item]) -> None:
+        """One statement for every batch the group commit collected, in submission order, with their
+        companion rows."""
+        ids = [event_id for batch, _ in items for event_id, _ in batch]
+        data = [blob for batch, _ in items for _, blob in batch]
+        rows = [row for _, row in items if row is not None]
         now = self._now()
+        sql = self._sql.append
+        values: list[object] = [list(column) for column in zip(*rows, strict=True)]
+        if len(rows) == 1 and self._sql.joint_one is not None:  # set with joint (append_with checks)
+            sql, values = self._sql.joint_one, list(rows[0])
+        elif rows and self._sql.joint is not None:
+            sql = self._sql.joint
 
         async def insert(conn: Connection) -> None:
-            await conn.execute(self._sql.append, self._lock_key, ids, data, now, self._channel)
+            await conn.execute(sql, self._lock_key, ids, data, now, self._channel, *values)
 
         await self._pool.run(insert, idempotent=True)  # a repeated insert skips the stored ids
 
@@ -210,6 +247,7 @@ class PostgresEventLog:
         delay = _FIRST_RETRY
         next_trim = loop.time() + self._trim_interval
         next_watch = loop.time()
+        read_more_at = 0.0  # when a read that delivered rows lets the next one happen
         while not self._closing:  # also ends a tail whose cancellation a client library swallowed
             listen = self._listen
             if listen is not None and listen.is_closed():
@@ -217,9 +255,15 @@ class PostgresEventLog:
             if loop.time() >= next_watch:
                 await self._watch()
                 next_watch = loop.time() + self._watchdog_interval
+            linger = read_more_at - loop.time()
+            if linger > 0:
+                await asyncio.sleep(linger)
             self._wake.clear()  # before reading: a NOTIFY during the read wakes the next wait
             try:
+                delivered = self._delivered
                 full = await self._poll()
+                if self._delivered != delivered and not full:  # a backlog is read without pause
+                    read_more_at = loop.time() + _LINGER
                 if loop.time() >= next_trim:
                     next_trim = loop.time() + self._trim_interval
                     await self.trim()
@@ -319,6 +363,8 @@ class PostgresEventLog:
 
 class _Statements:
     def __init__(self, names: TableNames) -> None:
+        self.joint: str | None = None  # ``append`` with a companion INSERT (``accompany``)
+        self.joint_one: str | None = None  # the same for exactly one companion row
         events, meta = names.table("events"), names.table("events_meta")
         self.head = (
             f"SELECT greatest(trimmed_through, (SELECT coalesce(max(position), 0) FROM {events})) AS head"
@@ -338,6 +384,7 @@ added AS (
     RETURNING 1
 )
 SELECT pg_notify($5, ''), (SELECT count(*) FROM added)"""
+        self._append_head = self.append.rsplit("\nSELECT ", 1)[0]
         rows_after = (
             f"LEFT JOIN LATERAL (SELECT position, event FROM {events} WHERE position > {{start}}"
             " ORDER BY position LIMIT $2) e ON true ORDER BY e.position"
@@ -364,6 +411,13 @@ marked AS (
     WHERE trimmed_through < (SELECT through FROM bound)
 )
 SELECT count(*) AS deleted FROM gone"""
+
+    def accompany(self, insert: Callable[..., str]) -> None:
+        # A data-modifying WITH runs to completion whether or not the outer query reads it.
+        self.joint = f"{self._append_head},\njoint AS ({insert(6)})\nSELECT pg_notify($5, '')"
+        self.joint_one = (
+            f"{self._append_head},\njoint AS ({insert(6, single=True)})\nSELECT pg_notify($5, '')"
+        )
 
 
 def _entry(row: asyncpg.Record) -> Entry | None:

@@ -14,10 +14,20 @@ Keys ``{prefix}:events:log`` (the stream), ``:ids`` (event id → entry, for ``L
   nothing was lost iff the first entry it gets names P, or, when it gets none, iff ``last`` is P. A
   Redis restarted without persistence has no ``last``: what followed P is gone, reported as a gap.
 - **Live delivery**: one task per process XREAD BLOCKs after the last delivered entry on its own
-  connection and hands entries to the listeners in order; this process's appends arrive the same way,
-  so every instance delivers one order. While Redis is unreachable the task retries with backoff and
-  live streams stay open; on recovery it continues after the last delivered entry, announcing a gap
-  first when that entry's successors were evicted meanwhile or the stream came back empty.
+  connection and hands entries to the listeners in order, so every instance delivers one order. An
+  append whose first entry directly follows the last delivered one (the script returns its predecessor)
+  hands its own entries over at once: same order, and no XREAD needed to deliver them. An XREAD that
+  brings only this process's entries makes the tail wait ``_LINGER`` before blocking again (an append
+  that finds the tail behind cuts the wait short), so a busy appender wakes it once per linger, not
+  once per append; only other instances' entries can wait that long. While Redis is unreachable the
+  task retries with backoff and live streams stay open; on recovery it continues after the last
+  delivered entry, announcing a gap first when that entry's successors were evicted meanwhile or the
+  stream came back empty.
+- **Append connection**: appends run their script on a connection kept at hand between calls rather
+  than going through the pool each time (its checkout costs about as much CPU as the round trip). Only
+  with a pool of two or more, so reads never wait for it. A kept connection Redis closed meanwhile (a
+  restart) fails its next append with a connection error: that append is retried once on a connection
+  from the pool, which is safe since an event already indexed is skipped.
 - **Retention**: besides the approximate trim on append, the tail trims exactly by count and by age
   (MINID on the appenders' clock) every ``trim_interval`` seconds; ``trim`` does it on demand."""
 
@@ -34,7 +44,9 @@ from functools import partial
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tidegate.errors import BackendUnavailable
@@ -62,6 +74,9 @@ _RECENT_IDS = 10_000
 #: Backoff of the tail while Redis does not answer: first and longest wait.
 _FIRST_RETRY, _MAX_RETRY = 0.05, 2.0
 _NONE = "0-0"  # the id before every entry
+#: How long the tail waits before its next XREAD after one that brought only entries this process had
+#: already handed over: the longest another instance's entry waits while this one keeps appending.
+_LINGER = 0.005
 
 
 def position_of(entry: str) -> Position:
@@ -96,8 +111,11 @@ class RedisEventLog:
         operation_timeout: float = 2.0,
         block_seconds: float = 2.0,
         trim_interval: float = 60.0,
+        linger_seconds: float = _LINGER,
     ) -> None:
-        """``block_seconds``: how long one XREAD waits; also how often an idle tail checks its trim timer."""
+        """``block_seconds``: how long one XREAD waits; also how often an idle tail checks its trim timer.
+        ``linger_seconds``: the tail's wait after a read of this process's own entries (``_LINGER``)."""
+        self._linger = linger_seconds
         self._now = now
         self._max_events = max(max_events, 0)
         self._max_age_ms = max_age_seconds * 1000
@@ -107,6 +125,7 @@ class RedisEventLog:
         base = f"{key_prefix}:events:"
         self.key_prefix = key_prefix
         self._keys = [f"{base}log", f"{base}ids", f"{base}last"]
+        self._key_args = [str(len(self._keys)).encode(), *(key.encode() for key in self._keys)]
         self._pool = new_redis_pool(
             url, size=pool_size, timeout=operation_timeout, client_name="tidegate-events"
         )
@@ -129,6 +148,11 @@ class RedisEventLog:
         self._task: asyncio.Task[None] | None = None
         self._closed = True
         self._down = False
+        self._resyncing = False  # the tail checks the stream after a failure: no hand-over meanwhile
+        self._behind = asyncio.Event()  # an append found entries the tail has not delivered yet
+        self._appending: set[bytes] = set()  # event ids of this process's appends in flight
+        self._kept: AbstractConnection | None = None  # the append connection kept at hand
+        self._keep = pool_size > 1
 
     @property
     def delivered(self) -> Position:
@@ -152,10 +176,18 @@ class RedisEventLog:
         if not events:
             return
         now_ms = to_micros(self._now()) // 1000
-        args: list[str | bytes | int] = [now_ms, self._max_events or ""]
-        for event in events:
-            args += [event.id.lower(), encode_data(event)]
-        await self._call(partial(self._append_script, keys=self._keys, args=args))
+        args = [str(now_ms).encode(), str(self._max_events).encode() if self._max_events else b""]
+        data = [encode_data(event) for event in events]
+        own = [event.id.lower().encode() for event in events]
+        for event_id, blob in zip(own, data, strict=True):
+            args += [event_id, blob]
+        self._appending.update(own)
+        try:
+            reply = await self._call(partial(self._run_append, args))
+        finally:
+            self._appending.difference_update(own)
+        before, *idents = _text(reply).split(" ")
+        self._hand_over(before, idents, own, data)
 
     async def read_after(self, last_event_id: str | None, limit: int) -> ReplayPage:
         key = None if last_event_id is None else lookup_key(last_event_id)
@@ -195,6 +227,10 @@ class RedisEventLog:
     async def close(self) -> None:
         """Stop the tail, forget the listeners and disconnect; later calls raise BackendUnavailable."""
         self._closed = True
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pool.release(kept)  # disconnected with the others below
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -204,6 +240,48 @@ class RedisEventLog:
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
         self._listeners.clear()
+
+    async def _run_append(self, args: list[bytes]) -> Any:
+        """The append script's reply, on the kept connection (see the module docstring)."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            try:
+                return await self._evalsha_on(kept, args)
+            except RedisConnectionError:
+                pass  # closed while kept (a restart?): once more on a pooled connection, which is
+                # safe: had the script run, the second run skips the events it already indexed
+        return await self._evalsha_on(await self._pool.get_connection(), args)
+
+    async def _evalsha_on(self, conn: AbstractConnection, args: list[bytes]) -> Any:
+        """EVALSHA of the append script on ``conn``, loading the script when Redis lacks it; ``conn``
+        is kept at hand afterwards, or returned to the pool (disconnected when it failed)."""
+        script, keep = self._append_script, False
+        keys = self._key_args
+        try:
+            await _send(conn, _pack([b"EVALSHA", script.sha.encode(), *keys, *args]))
+            try:
+                reply = await conn.read_response()
+            except NoScriptError:  # Redis restarted (or flushed its scripts): load, then once more
+                body = script.script
+                await _send(
+                    conn, _pack([b"SCRIPT", b"LOAD", body.encode() if isinstance(body, str) else bytes(body)])
+                )
+                script.sha = _text(await conn.read_response())
+                await _send(conn, _pack([b"EVALSHA", script.sha.encode(), *keys, *args]))
+                reply = await conn.read_response()
+            keep = True
+            return reply
+        except ResponseError:
+            keep = True  # the script failed, the connection is fine
+            raise
+        except BaseException:
+            await conn.disconnect(nowait=True)  # its state is unknown: never reuse it
+            raise
+        finally:
+            if keep and self._keep and self._kept is None and not self._closed:
+                self._kept = conn
+            else:
+                await self._pool.release(conn)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -228,12 +306,24 @@ class RedisEventLog:
     def _decode(raw: list[_RawEntry]) -> list[Entry]:
         entries = []
         for ident, fields in raw:
-            entry = _entry(ident, fields)
+            entry = _entry(ident, fields.get(b"e"))
             if entry is not None:
                 entries.append(entry)
         return entries
 
     # -- live delivery -----------------------------------------------------------------------------
+
+    def _hand_over(self, before: str, idents: list[str], event_ids: list[bytes], data: list[bytes]) -> None:
+        """Deliver an append's own entries when they directly follow the last delivered one; else
+        leave them to the tail, hurrying it when it is behind."""
+        if self._task is None or self._resyncing or before != self._delivered:
+            if _order(before) > _order(self._delivered):
+                self._behind.set()
+            return
+        for ident, event_id, blob in zip(idents, event_ids, data, strict=True):
+            if ident:  # '' : already in the log, skipped by the script
+                self._delivered = ident
+                self._publish(event_id, ident, blob)
 
     async def _tail(self) -> None:
         loop = asyncio.get_running_loop()
@@ -244,7 +334,13 @@ class RedisEventLog:
                 if resync:
                     await self._resync()
                     resync = False
-                self._deliver(await self._xread())
+                raw = await self._xread()
+                self._resyncing = False
+                if self._deliver(raw) == 0 and raw and not self._behind.is_set():
+                    with contextlib.suppress(TimeoutError):  # woken by entries already handed over
+                        async with asyncio.timeout(self._linger):
+                            await self._behind.wait()
+                self._behind.clear()
                 if self._down:
                     self._down = False
                     log.warning("event log (redis) answers again: live delivery resumed")
@@ -259,7 +355,7 @@ class RedisEventLog:
                     log.warning("event log (redis) unavailable, live delivery paused: %s", exc.message)
             except Exception:  # a bug must not end live delivery for the life of the process
                 log.exception("event log (redis) tail failed; retrying")
-            resync = True
+            resync = self._resyncing = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_RETRY)
 
@@ -288,22 +384,33 @@ class RedisEventLog:
             self._listeners.gap()
             self._delivered = _NONE
 
-    def _deliver(self, raw: list[_RawEntry]) -> None:
-        listeners, recent, recent_set = self._listeners, self._recent, self._recent_set
+    def _deliver(self, raw: list[_RawEntry]) -> int:
+        """Hand the entries read to the listeners; returns how many came from other appenders."""
+        foreign = 0
         for ident, fields in raw:
+            if _order(ident) <= _order(self._delivered):
+                continue  # handed over by this process's append while the XREAD was answered
             if fields.get(b"p", b"").decode() != self._delivered:
-                listeners.gap()  # its predecessor is not the entry delivered last: some were evicted
+                self._listeners.gap()  # its predecessor is not the entry delivered last: some were evicted
             self._delivered = ident
             event_id = fields.get(b"i", b"")
-            if event_id in recent_set:
-                continue
-            recent.append(event_id)
-            recent_set.add(event_id)
-            if len(recent) > _RECENT_IDS:
-                recent_set.discard(recent.popleft())
-            entry = _entry(ident, fields)
-            if entry is not None:
-                listeners.deliver(entry)
+            if event_id not in self._appending:
+                foreign += 1
+            self._publish(event_id, ident, fields.get(b"e"))
+        return foreign
+
+    def _publish(self, event_id: bytes, ident: str, data: bytes | None) -> None:
+        """Deliver one entry unless its event was delivered recently (a spooled copy appended again)."""
+        recent, recent_set = self._recent, self._recent_set
+        if event_id in recent_set:
+            return
+        recent.append(event_id)
+        recent_set.add(event_id)
+        if len(recent) > _RECENT_IDS:
+            recent_set.discard(recent.popleft())
+        entry = _entry(ident, data)
+        if entry is not None:
+            self._listeners.deliver(entry)
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -317,16 +424,42 @@ class RedisEventLog:
             raise _unavailable(exc) from exc
 
 
+def _pack(args: list[bytes]) -> bytes:
+    """One command in the Redis protocol (RESP), as redis-py's ``pack_command`` writes it, at a
+    fraction of its cost."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        parts += (b"$%d\r\n" % len(arg), arg, b"\r\n")
+    return b"".join(parts)
+
+
+async def _send(conn: AbstractConnection, payload: bytes) -> None:
+    """Write one packed command; the caller's timeout bounds it. redis-py's ``send_packed_command`` wraps
+    each write in ``asyncio.wait_for``, which costs a task per command."""
+    if not conn.is_connected:
+        await conn.connect()  # type: ignore[no-untyped-call]
+    private = getattr(conn, "_send_packed_command", None)  # redis-py internals: used while they exist
+    try:
+        if private is not None:
+            await private([payload])
+        else:
+            await conn.send_packed_command(payload, check_health=False)
+    except OSError as exc:
+        raise RedisConnectionError(f"Error while writing to Redis: {exc}") from exc
+
+
 def _unavailable(exc: BaseException) -> BackendUnavailable:
     timed_out = isinstance(exc, TimeoutError | RedisTimeoutError)
     reason = "timed out" if timed_out else f"{type(exc).__name__}: {exc}"
     return BackendUnavailable(f"event log (redis) did not answer ({reason})")
 
 
-def _entry(ident: str, fields: dict[bytes, bytes]) -> Entry | None:
+def _entry(ident: str, data: bytes | None) -> Entry | None:
     try:
-        return decode_entry(position_of(ident), fields[b"e"])
-    except (KeyError, ValueError) as exc:
+        if data is None:
+            raise ValueError("no event field")
+        return decode_entry(position_of(ident), data)
+    except ValueError as exc:
         log.error("event log (redis): skipping entry %s that is not an event (%s)", ident, exc)
         return None
 

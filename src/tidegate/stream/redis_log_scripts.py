@@ -26,11 +26,14 @@ end
 #: ARGV: now (ms, the appender's clock), max entries ('' = no bound), then (event id, JSON) pairs.
 #: Ids never go below ``last``, so they increase whatever the appenders' clock skew. An event id
 #: still indexed is skipped: appending the same event twice (a replayed spool) stores it once.
-#: Returns the number of entries added.
+#: Returns one string, the entry id before the first one added (the newest before this call), then
+#: the entry id of each event in ARGV order ('' for a skipped one), space-separated: the appender can
+#: deliver its own entries (one bulk reply is cheaper to read than an array).
 APPEND = (
     """
 local last = redis.call('GET', KEYS[3])
 local prev, ms, seq = '0-0', 0, 0
+local assigned = {}
 if last then
   prev = last
   local dash = string.find(last, '-', 1, true)
@@ -38,8 +41,10 @@ if last then
   seq = tonumber(string.sub(last, dash + 1))
 end
 local now = tonumber(ARGV[1])
+local before = prev
 local added = 0
 for i = 3, #ARGV, 2 do
+  local id = ''
   if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
     if now > ms then
       ms, seq = now, 0
@@ -49,12 +54,13 @@ for i = 3, #ARGV, 2 do
     + str(SEQ_LIMIT)
     + """ then ms, seq = ms + 1, 0 end
     end
-    local id = string.format('%d-%d', ms, seq)
+    id = string.format('%d-%d', ms, seq)
     redis.call('XADD', KEYS[1], id, 'i', ARGV[i], 'p', prev, 'e', ARGV[i + 1])
     redis.call('ZADD', KEYS[2], ms, ARGV[i])
     prev = id
     added = added + 1
   end
+  assigned[#assigned + 1] = id
 end
 if added > 0 then
   redis.call('SET', KEYS[3], prev)
@@ -63,7 +69,8 @@ if added > 0 then
     + _DROP_EVICTED_IDS
     + """
 end
-return added
+table.insert(assigned, 1, before)
+return table.concat(assigned, ' ')
 """
 )
 
