@@ -140,3 +140,14 @@ def test_apps_do_not_share_counters() -> None:
     first.record_http("GET", "/health", 200, 0.001)
     assert second.snapshot()["dispatched"] == 0
     assert b'route="/health"' not in second.prometheus_text()
+
+
+def test_a_stream_is_uncounted_once_however_often_its_close_hook_runs() -> None:
+    metrics = Metrics()
+    first, second = metrics.stream_opened(), metrics.stream_opened()
+    assert b"tidegate_stream_subscribers 2.0" in metrics.prometheus_text()
+    first()
+    first()  # a close hook that ran twice
+    assert b"tidegate_stream_subscribers 1.0" in metrics.prometheus_text()
+    second()
+    assert b"tidegate_stream_subscribers 0.0" in metrics.prometheus_text()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.metrics_core import Metric
@@ -217,6 +217,21 @@ class Metrics:
             )
         for provider, value in states.items():
             self._breaker_states.labels(provider).set(value)
+
+    def stream_opened(self) -> Callable[[], None]:
+        """Count one open SSE connection in ``tidegate_stream_subscribers`` (every SSE endpoint, api.md §2).
+
+        Returns the uncount, for the stream's close hook; it acts once however often it is called, so a
+        hook that runs twice never drives the gauge below the open connections."""
+        self.stream_subscribers.inc()
+        open_ = [True]
+
+        def closed() -> None:
+            if open_:
+                open_.clear()
+                self.stream_subscribers.dec()
+
+        return closed
 
     def record_outcome(self, category: str) -> None:
         self._dispatched += 1

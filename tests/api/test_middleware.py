@@ -19,6 +19,7 @@ from tests.helpers.server import serving
 from tidegate.api.access_log import redact_query
 from tidegate.api.middleware import BodyLimits, EdgeMiddleware
 from tidegate.api.request_id import REQUEST_ID, RequestIdFilter, pick_request_id
+from tidegate.cli import JsonFormatter, TextFormatter
 
 from .conftest import make_settings
 
@@ -108,21 +109,29 @@ async def test_access_log_line_redacts_sensitive_query_values(
     )
     assert response.status_code == 200
     for _ in range(100):  # the server thread logs after sending the response
-        lines = [
-            r.getMessage()
+        records = [
+            r
             for r in caplog.records
-            if r.name == "tidegate.access" and "log-me" in r.getMessage()
+            if r.name == "tidegate.access" and getattr(r, "request_id", "") == "log-me"
         ]
-        if lines:
+        if records:
             break
         await asyncio.sleep(0.01)
+    lines = [r.getMessage() for r in records]
     assert lines == [
         "GET /v1/audit?limit=5&token=[redacted]&sig=[redacted]&key=[redacted]&api_key=[redacted]"
-        f"&Password=[redacted]&namespace=ns 200 {lines[0].split(' ')[3]} request_id=log-me"
+        f"&Password=[redacted]&namespace=ns 200 {lines[0].split(' ')[3]}"
     ]
     for secret in ("t0k3n", "abcdef", "k3y", "very-secret", "pw&"):
         assert secret not in lines[0]
     assert lines[0].split(" ")[3].endswith("ms")
+    # As the server's log handler writes it (with its request-id filter): the id appears exactly once.
+    assert RequestIdFilter().filter(records[0])
+    text = TextFormatter().format(records[0])
+    assert text.endswith(f"{lines[0]} request_id=log-me") and text.count("log-me") == 1
+    entry = orjson.loads(JsonFormatter().format(records[0]))
+    assert entry["msg"] == lines[0] and entry["request_id"] == "log-me"
+    assert orjson.dumps(entry).decode().count("log-me") == 1
 
 
 @pytest.mark.parametrize(

@@ -141,10 +141,13 @@ def test_a_close_waits_for_an_unsent_flush() -> None:
 
 def test_a_manual_flush_sends_only_pending_events() -> None:
     pending = grow(2)
-    sent = flush_on_close(pending, at(7))
-    assert sent == Flush(at(7), at(7), 1, False, pending.batch)
+    closing = flush_on_close(pending, at(7), at(67))
+    assert closing is not None
+    group, sent = closing
+    assert sent == Flush(at(67), at(7), 1, False, pending.batch)
+    assert (group.state, group.undelivered) == (GroupState.NOTIFIED, (sent,))  # in the outbox until sent
     notified, _ = flush(pending, T0, at(60))
-    assert flush_on_close(notified, at(7)) is None
+    assert flush_on_close(notified, at(7), at(67)) is None
 
 
 def test_the_record_survives_the_store_codec() -> None:

@@ -1,4 +1,7 @@
-"""Access-log lines: method, path, status, duration, request id; never headers or bodies (security.md §7)."""
+"""Access-log lines: method, path, status, duration, request id; never headers or bodies (security.md §7).
+
+The request id is a record field (``extra``), not part of the message: both log formatters append the
+record's fields, so an id in the message as well would print twice."""
 
 from __future__ import annotations
 
@@ -35,11 +38,10 @@ def log_access(
     if query:
         path = f"{path}?{redact_query(query)}"
     access_logger.info(
-        "%s %s %d %.1fms request_id=%s",
+        "%s %s %d %.1fms",
         method,
         path,
         status,
         seconds * 1000.0,
-        request_id,
         extra={"request_id": request_id},
     )

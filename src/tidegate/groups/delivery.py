@@ -81,6 +81,14 @@ class Deliveries:
 
         None when the notification's provider is gone (a config change): logged, and the flush is dropped.
         Any other failure raises and leaves the flush in the outbox for its fallback timer."""
+        result = await self.notify(group, flush)
+        await self.sent(group, flush.flush_count)
+        return result
+
+    async def notify(self, group: Group, flush: Flush) -> DispatchResult | None:
+        """``group_flushed``, then the notification's dispatch; the flush stays in the outbox (``sent``).
+
+        Raises what the dispatch raises (BackendUnavailable: nothing was executed or recorded)."""
         gateway, recorder = self._gateway, self._recorder
         if gateway is None or recorder is None:
             raise RuntimeError("group deliveries used before attach()")
@@ -105,10 +113,10 @@ class Deliveries:
                 extra={"group_id": group.group_id, "tenant": group.tenant},
             )
             result = None
-        await self._sent(group, flush.flush_count)
         return result
 
-    async def _sent(self, group: Group, flush_count: int) -> None:
+    async def sent(self, group: Group, flush_count: int) -> None:
+        """Take flush ``flush_count`` out of the group's outbox (nothing if it is closed or taken out)."""
         while True:
             stored = await self._repository.read(group.group_key)
             if stored is None or not _holds(stored.group, group.group_id, flush_count):
@@ -123,7 +131,7 @@ class Deliveries:
         if stored is None or not _holds(stored.group, group_id, int(count)):
             return
         flush = stored.group.unsent(int(count))
-        if flush is not None:
+        if flush is not None and flush.delivery_at == delivery_at:  # not a later flush with the same count
             log.warning("sending a group flush its instance did not send", extra={"group_id": group_id})
             await self.send(stored.group, flush)
 

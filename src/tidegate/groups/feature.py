@@ -12,17 +12,16 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tidegate.clock import Clock
-from tidegate.errors import NotFound
 from tidegate.groups._announcements import Announcements
+from tidegate.groups.closing import Closed, GroupCloser
 from tidegate.groups.delivery import DELIVERY_INDEX, Deliveries, delivery_entity
 from tidegate.groups.identity import group_key, group_labels
 from tidegate.groups.record import Flush, Group, GroupSettings, Member
 from tidegate.groups.repository import GroupRepository, Stored
-from tidegate.groups.schedule import Added, Due, NewGroup, add, due, flush, flush_on_close, postpone_close
+from tidegate.groups.schedule import Added, Due, NewGroup, add, due, flush, postpone_close
 from tidegate.model.action import Action
 from tidegate.model.event import EventType
 from tidegate.model.ids import new_id
@@ -31,7 +30,6 @@ from tidegate.model.time import from_unix
 from tidegate.model.verdict import GroupParams
 from tidegate.pipeline.gateway import Gateway, Handled, VerdictRun
 from tidegate.pipeline.recorder import Recorder
-from tidegate.pipeline.result import DispatchResult
 from tidegate.store.base import StateStore
 from tidegate.stream.emit import new_event
 from tidegate.workers.timers import Timers
@@ -46,15 +44,6 @@ GROUPS_INDEX = "groups"
 _MAX_BACKOFF = 0.05
 
 
-@dataclass(frozen=True, slots=True)
-class Closed:
-    """What ``DELETE /v1/groups/{key}`` did: the closed group, and the flush's dispatch if it had events."""
-
-    group: Group
-    event_count: int
-    notification: DispatchResult | None
-
-
 class EventGroups:
     def __init__(self, store: StateStore, clock: Clock, timers: Timers, *, lease_seconds: float) -> None:
         """``lease_seconds``: a flush its instance did not send is sent by another after this long."""
@@ -64,6 +53,9 @@ class EventGroups:
         self._lease = timedelta(seconds=lease_seconds)
         self._announcements = Announcements()
         self._deliveries = Deliveries(self._repository, clock, timers, self._announcements)
+        self._closer = GroupCloser(
+            self._repository, self._deliveries, clock, timers, lease=self._lease, groups_index=GROUPS_INDEX
+        )
         timers.register(GROUPS_INDEX, self._on_due)
 
     def attach(self, gateway: Gateway, recorder: Recorder) -> None:
@@ -190,21 +182,10 @@ class EventGroups:
     async def close_group(self, key: str, visible: Callable[[Group], bool]) -> Closed:
         """``DELETE /v1/groups/{key}``: flush the pending batch now (if any), then close (api.md §8).
 
-        The close is one conditional delete, so a racing background flush and this one flush a batch
-        once. Raises NotFound for a missing group and for one ``visible`` rejects, alike (G3)."""
-        while True:
-            stored = await self._repository.read(key)
-            if stored is None or not visible(stored.group):
-                raise NotFound(f"group not found: {key}")
-            if await self._repository.close(stored):
-                break
-        group = stored.group
-        for unsent in group.undelivered:  # flushed before the close but not sent yet: unless being sent
-            self._deliveries.start(group, unsent)
-        sent = flush_on_close(group, self._clock.now())
-        if sent is None:
-            return Closed(group, 0, None)
-        return Closed(group, len(sent.events), await self._deliveries.send(group, sent))
+        Safe against failures and races (``closing``): a batch whose notification could not be
+        dispatched stays in the group, and a racing flush or DELETE sends a batch once. Raises NotFound
+        for a missing group and for one ``visible`` rejects, alike (G3)."""
+        return await self._closer.close(key, visible)
 
 
 def _arrival(action: Action, rule: str, params: GroupParams, now: datetime) -> tuple[NewGroup, Member]:

@@ -146,8 +146,11 @@ def delivered(group: Group, flush_count: int) -> Group:
     return replace(group, undelivered=tuple(f for f in group.undelivered if f.flush_count != flush_count))
 
 
-def flush_on_close(group: Group, now: datetime) -> Flush | None:
-    """What ``DELETE /v1/groups/{key}`` sends before closing: the pending batch, if any (api.md §8)."""
+def flush_on_close(group: Group, now: datetime, delivery_at: datetime) -> tuple[Group, Flush] | None:
+    """What ``DELETE /v1/groups/{key}`` sends before closing: the pending batch, if any (api.md §8).
+
+    A flush like any other: the batch moves into the outbox by the same write that makes the group
+    ``notified``, so it is sent even if the close never happens, and a racing flush finds nothing to send."""
     if group.state is not GroupState.PENDING or not group.batch:
         return None
-    return Flush(now, now, group.flush_count + 1, False, group.batch)
+    return flush(group, now, delivery_at)

@@ -75,13 +75,21 @@ class Timers:
             raise ValueError(f"timer index already registered: {index}")
         self._handlers[index] = handler
 
-    async def arm(self, index: str, entity_id: str, due_at: datetime) -> str:
-        """Schedule ``entity_id`` at ``due_at``; returns the member (to ``disarm`` an earlier arming)."""
+    async def arm(self, index: str, entity_id: str, due_at: datetime, *, wake: bool = True) -> str:
+        """Schedule ``entity_id`` at ``due_at``; returns the member (to ``disarm`` an earlier arming).
+
+        ``wake=False`` leaves the in-process wake-up to a later ``wake`` (work that must not start before
+        its caller's own events are out); the poll still fires the member."""
         member = member_of(entity_id, due_at)
         await self._store.schedule(index, member, due_at)
-        if self._wake and index in self._handlers:
-            self._set_waker(index, member, due_at)
+        if wake:
+            self.wake(index, entity_id, due_at)
         return member
+
+    def wake(self, index: str, entity_id: str, due_at: datetime) -> None:
+        """Fire an armed member in-process at its due time, where this instance runs workers."""
+        if self._wake and index in self._handlers:
+            self._set_waker(index, member_of(entity_id, due_at), due_at)
 
     async def disarm(self, index: str, entity_id: str, due_at: datetime) -> None:
         member = member_of(entity_id, due_at)
@@ -89,6 +97,12 @@ class Timers:
         if waker is not None:
             waker.cancel()
         await self._store.unschedule(index, member)
+
+    async def release(self, index: str, entity_id: str, due_at: datetime) -> None:
+        """Drop this instance's claim on a member whose work failed (normally kept until the lease ends),
+        for work that was undone and disarmed: the same member armed again can then fire at once."""
+        claim = keys.timer_claim(index, member_of(entity_id, due_at))
+        await self._store.delete_if_equals(claim, self._owner)
 
     def close(self) -> None:
         """Cancel the in-process wake-ups (the members stay armed in the store for any instance)."""

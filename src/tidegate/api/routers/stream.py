@@ -114,11 +114,11 @@ async def stream(request: Request, caller: Annotated[Caller, Depends(authorize)]
     except BaseException:
         await services.connections.release(slot)
         raise
-    services.metrics.stream_subscribers.inc()
+    uncount = services.metrics.stream_opened()
 
     async def close() -> None:
         subscription.close()
-        services.metrics.stream_subscribers.dec()
+        uncount()
         await _release(services, slot)
 
     return sse_response(
