@@ -5,7 +5,12 @@ writing: the dispatch runs to its end and is audited and published like any othe
 The observer hooks only put finished frames on an unbounded ``FrameChannel`` (a dispatch makes a
 handful), so a slow client never holds up the pipeline. Failures before the decision are re-raised to
 the request, which answers them as ordinary JSON errors (§3.2); failures after it become ``error`` and
-``done`` frames (§3.5), never a broken connection."""
+``done`` frames (§3.5), never a broken connection.
+
+With ``follow`` (stream.md §3.4), a ``chain_started`` outcome is followed by the chain's history entries
+from ``seq`` 1 (``event: <type>``, the entry as data, no id), live, up to the terminal entry or the
+``timeout``, and only then by ``done``. The dispatch is over by then, so a client that leaves (or a
+draining server) just stops the following."""
 
 from __future__ import annotations
 
@@ -13,21 +18,26 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from tidegate.api.sse import FrameChannel
+from tidegate.api.sse import BATCH_FRAMES, FrameChannel
+from tidegate.chains.stream import EndReason, HistoryFollower
 from tidegate.errors import TidegateError
 from tidegate.model.action import Action
+from tidegate.model.outcome import ChainStarted
 from tidegate.model.verdict import Verdict
 from tidegate.pipeline.observer import DispatchObserver
 from tidegate.pipeline.result import DispatchResult
 from tidegate.providers.base import ProviderError
 from tidegate.stream.dispatch_events import DispatchEvents
+from tidegate.stream.frames import named_frame
 
-__all__ = ["Dispatch", "StreamedDispatch"]
+__all__ = ["Dispatch", "Follow", "StreamedDispatch"]
 
 log = logging.getLogger(__name__)
 
 #: ``Gateway.dispatch`` bound to its action, caller and dry-run flag: only the observer is left to give.
 Dispatch = Callable[[DispatchObserver], Awaitable[DispatchResult]]
+#: Opens a follower of the chain ``chain_id`` from ``seq`` 1 (``follow=true``).
+Follow = Callable[[str], HistoryFollower]
 
 #: Runs whose request stopped waiting for them (a cancelled request): referenced here until they end.
 _DETACHED: set[asyncio.Task[None]] = set()
@@ -36,8 +46,12 @@ _DETACHED: set[asyncio.Task[None]] = set()
 class StreamedDispatch:
     """``start`` it, await ``decided`` before answering 200, stream ``frames``, and ``close`` at the end."""
 
-    def __init__(self, action: Action, dry_run: bool, events: DispatchEvents) -> None:
+    def __init__(
+        self, action: Action, dry_run: bool, events: DispatchEvents, follow: Follow | None = None
+    ) -> None:
         self._action = action
+        self._follow = follow
+        self._follower: HistoryFollower | None = None
         self._dry_run = dry_run
         self._events = events
         self._frames = FrameChannel()
@@ -71,6 +85,8 @@ class StreamedDispatch:
         for the dispatch to end, so the request owns the run until its audit record is written. Cancelling
         this wait never cancels the dispatch: the task stays referenced until it ends."""
         self._frames.close()
+        if self._follower is not None:
+            self._follower.stop()  # the dispatch is over; nobody reads the chain's entries any more
         task = self._running()
         if not task.done():
             log.info(
@@ -128,9 +144,31 @@ class StreamedDispatch:
             self.on_decided(None, None)  # a no-op unless the pipeline skipped the hook
             body = result.body()
             self._push(self._events.outcome(body))
+            if not await self._follow_chain(result):
+                self._fail("backend_unavailable", "the chain's history is unavailable", True)
+                return
             self._push(self._events.done(body))
         finally:
             self._frames.finish()
+
+    async def _follow_chain(self, result: DispatchResult) -> bool:
+        """With ``follow``, push the entries of the chain the dispatch started until its end; False when
+        its history stayed unreadable (§2.5). Any other outcome has nothing to follow."""
+        outcome = result.outcome
+        if self._follow is None or not isinstance(outcome, ChainStarted):
+            return True
+        if self._frames.closed:  # the client left during the dispatch: nobody to follow it for
+            return True
+        self._follower = follower = self._follow(outcome.chain_id)
+        try:
+            while (step := await follower.next(BATCH_FRAMES, None)) is not None:
+                for entry in step.entries:
+                    self._push(named_frame(str(entry.get("type")), entry))  # no envelope, no id
+                if step.end is not None:
+                    return step.end.reason is not EndReason.UNAVAILABLE
+            return True  # stopped (client gone) or drained
+        finally:
+            follower.close()
 
     def _fail(self, code: str, message: str, retryable: bool) -> None:
         self._push(self._events.error(code, message, retryable))

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, JsonValue, model_validator
 
+from tidegate.chains.templates import template_problems
 from tidegate.config._base import ConfigModel, Float, Identifier, Int, Problem, Problems, Rule
 
 __all__ = [
@@ -124,7 +125,11 @@ def _graph_problems(steps: list[ChainStep]) -> list[Problem]:
     cycle = _find_cycle(steps, index_of)
     if cycle:
         return [Problem("cycle in the step graph: " + " -> ".join(cycle), ("steps",))]
-    return []
+    return [
+        Problem(message, ("steps", index, "payload_template", *path))
+        for index, step in enumerate(steps)
+        for path, message in template_problems(step.payload_template, index_of, step.name)
+    ]
 
 
 def _find_cycle(steps: list[ChainStep], index_of: dict[str, int]) -> list[str]:

@@ -1,16 +1,20 @@
-"""The record step of the pipeline: audit record, then stream events, then counters, in one place.
+"""The record step of the pipeline: audit record and stream events, then counters, in one place.
 
-A dispatch answers only after its record is committed (group commit keeps that cheap). If the audit
-store fails *after* a provider was called, the action has taken effect: the record goes to the spool
-and the dispatch still answers 200 (features.md §11 "Write failures"). Stream events get the same
-treatment: an append the event log refuses goes to the event spool, in order, and is appended once the
-log answers; without a spool the failure propagates (503), so a 200 never hides a lost event."""
+A dispatch answers only after its record is committed and its events appended (group commit keeps that
+cheap). With a shared event log the two writes run side by side (``overlap``: each waits for a round
+trip to its own backend, so a dispatch waits for the slower, not the sum; a subscriber may see an event
+a moment before its record can be read, never a 200 without both), or, when both live in one PostgreSQL
+database, in one statement (``joint``: one commit for both). If the audit store fails *after* a provider
+was called, the action has taken effect: the record goes to the spool and the dispatch still answers
+200 (features.md §11 "Write failures"). Stream events get the same treatment: an append the event log
+refuses goes to the event spool, in order, and is appended once the log answers; without a spool the
+failure propagates (503), so a 200 never hides a lost event."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from tidegate.audit.base import AuditStore
@@ -28,7 +32,10 @@ from tidegate.model.outcome import Outcome, audit_details, stream_outcome
 from tidegate.stream.log import EventLog
 from tidegate.stream.spool import EventSpool
 
-__all__ = ["Recorder"]
+__all__ = ["JointWrite", "Recorder"]
+
+#: Writes an audit record and its events in one transaction (both committed, or neither).
+JointWrite = Callable[[AuditRecord, Sequence[StreamEvent]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +53,13 @@ class Recorder:
         retention_days: int,
         spool: AuditSpool | None,
         event_spool: EventSpool | None = None,
+        overlap: bool = False,
+        joint: JointWrite | None = None,
     ) -> None:
+        """``overlap``: write the audit record and the events concurrently (for a shared event log, whose
+        append is a round trip of its own). ``joint``: write both in one transaction instead."""
+        self._overlap = overlap
+        self._joint = joint
         self._audit = audit
         self._events = events
         self._metrics = metrics
@@ -89,7 +102,7 @@ class Recorder:
         Returns True when the audit record had to be spooled."""
         completed_at = self._clock.now()
         record_id = new_id()
-        spooled = False
+        record = None
         if self._audit is not None:
             record = self._audit_record(
                 record_id,
@@ -104,7 +117,6 @@ class Recorder:
                 completed_at,
                 chain_id,
             )
-            spooled = await self._write(self._audit, record)
         event = StreamEvent(
             id=record_id,
             timestamp=completed_at,
@@ -115,7 +127,7 @@ class Recorder:
             action_type=action.action_type,
             action_id=action.id,
         )
-        await self._append_events([*before, event])
+        spooled = await self._write_both(record, [*before, event])
         for emitted in (*before, event):
             self._metrics.record_event(emitted.type.value)
         self._metrics.record_outcome(outcome.category)
@@ -153,6 +165,37 @@ class Recorder:
             await self._write(self._audit, record)
         await self.emit([event])
 
+    async def record_audit(
+        self,
+        *,
+        action: Action,
+        verdict: str,
+        matched_rule: str | None,
+        outcome: Outcome,
+        caller: Caller,
+        dispatched_at: datetime,
+        chain_id: str | None,
+    ) -> None:
+        """Only the audit record of an execution that is no pipeline run: one chain step attempt
+        (features.md §16 step 2). Its progress reaches the stream as chain events, so no
+        ``action_dispatched`` is emitted and no outcome counter moves."""
+        if self._audit is None:
+            return
+        record = self._audit_record(
+            new_id(),
+            action,
+            action.provider,
+            verdict,
+            matched_rule,
+            outcome.category,
+            audit_details(outcome),
+            caller,
+            dispatched_at,
+            self._clock.now(),
+            chain_id,
+        )
+        await self._write(self._audit, record)
+
     async def emit(self, events: Sequence[StreamEvent]) -> None:
         """Append events that belong to no dispatch (a group flush, a timeout), in order, and count them.
 
@@ -160,6 +203,46 @@ class Recorder:
         await self._append_events(list(events))
         for event in events:
             self._metrics.record_event(event.type.value)
+
+    async def _write_both(self, record: AuditRecord | None, events: list[StreamEvent]) -> bool:
+        """The record (when audited), then the events, as ``overlap`` and ``joint`` allow; returns True
+        when the record was spooled. Raises like ``_append_events`` once both writes have ended."""
+        audit = self._audit
+        if record is None or audit is None:
+            await self._append_events(events)
+            return False
+        spool = self._event_spool
+        if self._joint is not None and not (spool is not None and spool.holds_events):
+            return await self._write_joint(self._joint, record, events)
+        if not self._overlap:
+            spooled = await self._write(audit, record)
+            await self._append_events(events)
+            return spooled
+        # One task, for the faster write: the audit commit, the slower, starts in this one right away.
+        appending = asyncio.ensure_future(self._append_events(events))
+        try:
+            spooled = await self._write(audit, record)
+        except BaseException:
+            appending.cancel()  # only a cancellation gets here: _write spools what the store refuses
+            raise
+        await appending  # a refused append answers 503 only now, once the record is stored
+        return spooled
+
+    async def _write_joint(self, joint: JointWrite, record: AuditRecord, events: list[StreamEvent]) -> bool:
+        """One transaction for both; when it fails, each goes where its own failed write would."""
+        try:
+            await joint(record, events)
+        except BackendUnavailable:
+            if self._audit is None:  # not reached: a joint write is only given with an audit store
+                raise
+            spooled = await self._spool_record(record)
+            spool = self._event_spool
+            if spool is None:
+                raise
+            await spool.add(events)
+            log.error("event log append failed; events spooled", extra={"event_id": events[-1].id})
+            return spooled
+        return False
 
     async def _append_events(self, events: list[StreamEvent]) -> None:
         """Append to the event log, or spool when it fails (or while older events wait in the spool)."""
@@ -179,17 +262,21 @@ class Recorder:
         try:
             await audit.append(record)
         except BackendUnavailable:
-            self._audit_suspect = True
-            if self._spool is None:
-                log.error(
-                    "audit write failed and no spool is configured; record lost",
-                    extra={"action_id": record.action_id, "tenant": record.tenant},
-                )
-                return False
-            await asyncio.to_thread(self._spool.append, record)
-            log.error("audit write failed; record spooled", extra={"action_id": record.action_id})
-            return True
+            return await self._spool_record(record)
         return False
+
+    async def _spool_record(self, record: AuditRecord) -> bool:
+        """After a failed audit write: the spool takes the record (True), or it is lost and logged."""
+        self._audit_suspect = True
+        if self._spool is None:
+            log.error(
+                "audit write failed and no spool is configured; record lost",
+                extra={"action_id": record.action_id, "tenant": record.tenant},
+            )
+            return False
+        await asyncio.to_thread(self._spool.append, record)
+        log.error("audit write failed; record spooled", extra={"action_id": record.action_id})
+        return True
 
     def _audit_record(
         self,

@@ -12,6 +12,11 @@ __all__ = [
     "approval_signing_key",
     "approvals_prefix",
     "breaker",
+    "chain_definition",
+    "chain_definitions_prefix",
+    "chain_lease",
+    "chain_run",
+    "chain_runs_prefix",
     "connection_slots",
     "dedup",
     "escape",
@@ -169,3 +174,28 @@ def recurring_prefix() -> str:
 def recurring_fire(recurring_id: str, occurrence_micros: int) -> str:
     """The permanent claim of one occurrence: exactly one instance fires it, even after a crash."""
     return global_key("recurring-fire", f"{recurring_id}|{occurrence_micros}")
+
+
+def chain_run(chain_id: str) -> str:
+    """One chain run with its history (features.md §16), found by its id alone; kind first, so one prefix
+    scan lists every tenant's runs (``chain_runs_prefix``)."""
+    return global_key("chain-run", chain_id)
+
+
+def chain_runs_prefix() -> str:
+    return global_key("chain-run", "")
+
+
+def chain_lease(chain_id: str, start: int) -> str:
+    """The lease of one step attempt (the run's ``start``-th): exactly one instance starts it, and a
+    crashed holder's lease lapses so another instance starts the next attempt (features.md §16 step 6)."""
+    return global_key("chain-lease", f"{chain_id}|{start}")
+
+
+def chain_definition(name: str) -> str:
+    """A chain definition created through the API (api.md §9), visible to every instance."""
+    return global_key("chain-definition", name)
+
+
+def chain_definitions_prefix() -> str:
+    return global_key("chain-definition", "")

@@ -5,12 +5,12 @@ pipeline runs up to its decision before the 200, so every error a dispatch can a
 ordinary JSON error (§3.2). Then the SSE frames follow: ``dispatch_started``, ``rule_matched``, each
 attempt, ``outcome`` and ``done`` (whose data is the ``/v1/dispatch`` body).
 
-``follow`` and ``timeout`` are validated (422), but this build starts no chains, so there is never a
-``chain_started`` outcome to follow and they change nothing yet."""
+With ``follow=true`` a ``chain_started`` outcome is followed by the chain's history entries until its
+terminal entry (or ``timeout`` seconds after the outcome), then ``done`` (§3.4); ``follow`` changes nothing
+for any other outcome, nor with ``dry_run``."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable
 
 from fastapi import APIRouter
@@ -20,27 +20,24 @@ from starlette.responses import Response
 from tidegate.api.body import read_json, validate
 from tidegate.api.deps import authorize, get_caller, services_of
 from tidegate.api.openapi import AUTH_ERRORS, BODY_ERRORS, PROTECTED, json_body, ref, responses
-from tidegate.api.params import query_bool
+from tidegate.api.params import query_bool, stream_timeout
 from tidegate.api.rate_limits import limit_tenant
 from tidegate.api.routers.dispatch import _PARAMETERS as DISPATCH_PARAMETERS
 from tidegate.api.sse import sse_response
-from tidegate.api.streamed_dispatch import StreamedDispatch
+from tidegate.api.streamed_dispatch import Follow, StreamedDispatch
 from tidegate.api.trace import trace_context
-from tidegate.api.validation import failed
+from tidegate.chains.stream import HistoryFollower
 from tidegate.errors import StreamingDisabled
 from tidegate.model.action import ActionRequest
 from tidegate.pipeline.observer import DispatchObserver
 from tidegate.pipeline.result import DispatchResult
 from tidegate.security.tenancy import ensure_creates
+from tidegate.services import Services
 from tidegate.stream.dispatch_events import DispatchEvents, trace_id_of
 
-__all__ = ["follow_timeout", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["dispatch"])
-
-#: ``timeout`` bounds (seconds) and default (api.md §3.5).
-TIMEOUT_MIN, TIMEOUT_MAX, TIMEOUT_DEFAULT = 1.0, 3600.0, 300.0
-_TIMEOUT_MESSAGE = "must be a number of seconds from 1 to 3600"
 
 _PARAMETERS = [
     *DISPATCH_PARAMETERS,
@@ -64,9 +61,10 @@ _STREAM_SCHEMA = {
     "type": "string",
     "description": (
         "Server-Sent Events, `event: <name>\\ndata: <json>\\n\\n` without ids: `dispatch_started`, "
-        "[`rule_matched`], (`attempt_started` [`attempt_failed`])*, `outcome`, `done` (the /v1/dispatch "
-        "body); or, after an internal failure, `error` then `done` with `outcome` null. `: ping` comments "
-        "keep an idle connection open."
+        "[`rule_matched`], (`attempt_started` [`attempt_failed`])*, `outcome`, with `follow=true` after a "
+        "`chain_started` outcome the chain's history entries (`event: <entry type>`), then `done` (the "
+        "/v1/dispatch body); or, after an internal failure, `error` then `done` with `outcome` null. "
+        "`: ping` comments keep an idle connection open."
     ),
 }
 
@@ -103,8 +101,8 @@ async def dispatch_stream(request: Request) -> Response:
         raise StreamingDisabled("streaming is disabled")
     body = await read_json(request)
     dry_run = query_bool(request, "dry_run")
-    query_bool(request, "follow")
-    follow_timeout(request)
+    follow = query_bool(request, "follow")
+    timeout = stream_timeout(request)
     headers = request.headers
     trace = trace_context(headers.get("traceparent"), headers.get("tracestate"))
     action = validate(ActionRequest, body).normalize(services.clock.now(), trace)
@@ -112,27 +110,28 @@ async def dispatch_stream(request: Request) -> Response:
     if not dry_run:
         await limit_tenant(request, services, action.tenant)
     events = DispatchEvents(action.id, trace_id_of(action.trace_context), services.clock.now)
-    run = StreamedDispatch(action, dry_run, events)
+    run = StreamedDispatch(action, dry_run, events, _follower(services, timeout) if follow else None)
 
     def dispatch(observer: DispatchObserver) -> Awaitable[DispatchResult]:
         return services.gateway.dispatch(action, caller, dry_run=dry_run, observer=observer)
 
     run.start(dispatch)
     await run.decided()
-    return sse_response(
-        run.frames, keep_alive=services.settings.stream.keep_alive_seconds, on_close=run.close
-    )
+    uncount = services.metrics.stream_opened()
+
+    async def close() -> None:
+        uncount()  # the connection is over, even while ``run.close`` waits for the dispatch to end
+        await run.close()
+
+    return sse_response(run.frames, keep_alive=services.settings.stream.keep_alive_seconds, on_close=close)
 
 
-def follow_timeout(request: Request) -> float:
-    """The ``timeout`` query value: a finite number of seconds in [1, 3600], default 300 (else 422)."""
-    raw = request.query_params.get("timeout")
-    if raw is None:
-        return TIMEOUT_DEFAULT
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not TIMEOUT_MIN <= seconds <= TIMEOUT_MAX:  # NaN fails every comparison
-        raise failed([{"loc": ["query", "timeout"], "msg": _TIMEOUT_MESSAGE, "type": "value_error"}])
-    return seconds
+def _follower(services: Services, timeout: float) -> Follow:
+    """Opens a follower of a chain this dispatch started: from ``seq`` 1, for ``timeout`` seconds."""
+
+    def follow(chain_id: str) -> HistoryFollower:
+        return HistoryFollower(
+            services.chains.repository, services.execution_watch, chain_id, after=0, timeout=timeout
+        )
+
+    return follow
