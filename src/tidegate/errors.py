@@ -21,6 +21,7 @@ TidegateError                      code (HTTP status is decided in api/errors.py
 ├── UnsupportedMediaType           unsupported_media_type
 ├── RateLimited                    rate_limited (carries retry_after seconds)
 │   └── TooManyConnections         too_many_connections (an SSE connection limit; stream.md §0.6)
+├── EmbeddingFailed                embedding_failed (the embedding provider failed; features.md §18)
 ├── BackendUnavailable             backend_unavailable
 │   └── StreamingDisabled          streaming_disabled (``stream.enabled`` is false)
 └── ConfigError                    never reaches HTTP: stops startup with every problem listed
@@ -38,6 +39,7 @@ __all__ = [
     "BackendUnavailable",
     "ConfigError",
     "Conflict",
+    "EmbeddingFailed",
     "FeatureDisabled",
     "Forbidden",
     "Gone",
@@ -196,6 +198,14 @@ class TooManyConnections(RateLimited):
 
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message, retry_after)
+
+
+class EmbeddingFailed(TidegateError):
+    """The embedding provider failed (error answer, timeout, unreachable, malformed body); the message
+    names the failure class only, never the endpoint URL or the API key."""
+
+    code = "embedding_failed"
+    retryable = True
 
 
 class BackendUnavailable(TidegateError):

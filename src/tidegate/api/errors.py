@@ -24,6 +24,7 @@ from tidegate.api.validation import Issue, describe, issues
 from tidegate.errors import (
     BackendUnavailable,
     Conflict,
+    EmbeddingFailed,
     Forbidden,
     Gone,
     InvalidBody,
@@ -65,6 +66,7 @@ STATUS: dict[type[TidegateError], int] = {
     InvalidBody: 400,
     RateLimited: 429,
     BackendUnavailable: 503,
+    EmbeddingFailed: 500,
 }
 
 #: Every ``code`` an error body can carry (README's D4 table); the OpenAPI ``Error`` schema lists them.

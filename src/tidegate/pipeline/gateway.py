@@ -13,6 +13,7 @@ from datetime import datetime
 
 from tidegate.breakers import Breakers
 from tidegate.clock import Clock
+from tidegate.embeddings import SemanticPending
 from tidegate.errors import BackendUnavailable, ProviderNotFound, RateLimited
 from tidegate.executor.runner import Executor
 from tidegate.model.action import Action
@@ -170,7 +171,8 @@ class Gateway:
         ``allow``, so it never re-enters the feature that produced it (features.md §1 loop guards).
 
         Raises ProviderNotFound (before any state change), RateLimited (in-flight cap) and
-        BackendUnavailable (a store failed before any provider call: nothing executed or recorded)."""
+        BackendUnavailable (a store failed before any provider call, or the embedding provider failed
+        with ``embedding.fail_open`` false: nothing executed or recorded)."""
         if self._in_flight >= self._max_in_flight and not internal:
             raise RateLimited("too many dispatches in flight", retry_after=1)
         self._in_flight += 1
@@ -188,7 +190,10 @@ class Gateway:
         internal: bool = False,
     ) -> DispatchResult:
         now = self._clock.now()
-        verdict = self._rulebook.evaluate(action, now)
+        try:
+            verdict = self._rulebook.evaluate(action, now)
+        except SemanticPending:  # a semantic_match lacks an embedding: fetched off the loop
+            verdict = await self._rulebook.decide(action, now)
         if internal and verdict.kind in _LOOP_GUARDED:
             verdict = replace(verdict, kind=VerdictKind.ALLOW, params=AllowParams())
         target = self._target_provider(verdict)
@@ -219,9 +224,9 @@ class Gateway:
         now = self._clock.now()
         rule = self._rulebook.rules.find(after_rule)
         if rule is not None:
-            verdict = self._rulebook.evaluate(action, now, start_after=rule.position)
+            verdict = await self._rulebook.decide(action, now, start_after=rule.position)
         else:
-            verdict = self._rulebook.evaluate(action, now, skip_approval=True)
+            verdict = await self._rulebook.decide(action, now, skip_approval=True)
         target = self._target_provider(verdict)
         if target is not None and not self._has_provider(target):
             raise ProviderNotFound(target)

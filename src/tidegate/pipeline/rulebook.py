@@ -19,6 +19,7 @@ from types import MappingProxyType
 
 import orjson
 
+from tidegate.embeddings import SemanticPending, Semantics
 from tidegate.errors import BackendUnavailable
 from tidegate.model.action import Action
 from tidegate.model.json import JsonObject
@@ -49,8 +50,18 @@ def unsupported_verdicts(rules: RuleSet, supported: frozenset[VerdictKind]) -> l
 
 
 class RuleBook:
-    def __init__(self, *, load: RuleLoader, store: StateStore, supported: frozenset[VerdictKind]) -> None:
+    def __init__(
+        self,
+        *,
+        load: RuleLoader,
+        store: StateStore,
+        supported: frozenset[VerdictKind],
+        semantics: Semantics | None = None,
+    ) -> None:
+        """``semantics`` feeds ``semantic_match`` conditions (None: embeddings disabled, and rules using
+        them do not load)."""
         self._load = load
+        self._semantics = semantics
         self._store = store
         self._supported = supported
         self._rules = RuleSet()
@@ -63,16 +74,56 @@ class RuleBook:
 
     async def start(self) -> None:
         """Startup load: a missing directory means zero rules (warned); any error stops startup."""
-        self._rules = await asyncio.to_thread(self._checked_load, True)
+        self._swap(await asyncio.to_thread(self._checked_load, True))
         self._generation = await self._stored_generation()  # the files just read are current
         await self.refresh()
 
     def evaluate(
         self, action: Action, now: datetime, *, start_after: int | None = None, skip_approval: bool = False
     ) -> Verdict:
-        return self._rules.evaluate(
-            action, now, overrides=self._overrides, start_after=start_after, skip_approval=skip_approval
+        """Decide on the loop. Raises SemanticPending when a ``semantic_match`` needs an embedding that is
+        not cached: then await ``decide``, which fetches it off the loop."""
+        rules = self._rules
+        semantics = self._semantics
+        return rules.evaluate(
+            action,
+            now,
+            overrides=self._overrides,
+            start_after=start_after,
+            skip_approval=skip_approval,
+            semantic=semantics.cached() if semantics is not None and rules.semantic_topics else None,
         )
+
+    async def decide(
+        self, action: Action, now: datetime, *, start_after: int | None = None, skip_approval: bool = False
+    ) -> Verdict:
+        """``evaluate``, awaiting the embeddings it lacks. BackendUnavailable when the embedding provider
+        fails and ``embedding.fail_open`` is false (rules.md §8)."""
+        semantics = self._semantics
+        try:
+            return self.evaluate(action, now, start_after=start_after, skip_approval=skip_approval)
+        except SemanticPending:
+            if semantics is None:  # unreachable: only a matcher raises it
+                raise
+        rules, overrides = self._rules, self._overrides
+        return await semantics.evaluate(
+            lambda matcher: rules.evaluate(
+                action,
+                now,
+                overrides=overrides,
+                start_after=start_after,
+                skip_approval=skip_approval,
+                semantic=matcher,
+            )
+        )
+
+    def _swap(self, rules: RuleSet) -> None:
+        """Put a newly loaded set in force, warn about thresholds its provider cannot reach, then embed its
+        ``semantic_match`` topics in the background."""
+        self._rules = rules
+        if self._semantics is not None and rules.semantic_topics:
+            self._semantics.advise(rules.rules)
+            self._semantics.embedder.warm(rules.semantic_topics)
 
     def listing(self) -> list[JsonObject]:
         """GET /v1/rules items in evaluation order, with the effective ``enabled``."""
@@ -107,7 +158,7 @@ class RuleBook:
             }
         if announce:
             self._generation = await self._store.incr(keys.rules_generation())
-        self._rules = rules
+        self._swap(rules)
         log.info("rules reloaded: %d rules", len(rules.rules))
         return {"loaded": len(rules.rules), "errors": [], "applied": True}
 
@@ -141,7 +192,7 @@ class RuleBook:
             for error in exc.errors:
                 log.error("rules sync reload: %s: %s", error.file, error.message)
         else:
-            self._rules = rules
+            self._swap(rules)
             log.info("rules reloaded after another instance did: %d rules", len(rules.rules))
         self._generation = generation  # a bad file is reported once, not on every tick
 

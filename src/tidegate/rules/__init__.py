@@ -1,7 +1,7 @@
 """Rules: load YAML rule files into a ``RuleSet`` and evaluate actions against it (rules.md). Pure: no I/O
 during evaluation, the clock passed in."""
 
-from tidegate.rules.check import check_rules, format_errors, format_ok
+from tidegate.rules.check import check_rule_set, check_rules, format_errors, format_ok
 from tidegate.rules.conditions import CompiledCondition, Predicate, compile_condition
 from tidegate.rules.context import EvalContext, LocalTime, SemanticMatcher
 from tidegate.rules.engine import Rule, RuleSet
@@ -42,6 +42,7 @@ __all__ = [
     "RuleSet",
     "SemanticMatcher",
     "canonical_text",
+    "check_rule_set",
     "check_rules",
     "compile_action",
     "compile_condition",

@@ -48,10 +48,13 @@ UNSUPPORTED_CONDITIONS: Mapping[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class CompiledCondition:
-    """A compiled condition; ``topics`` are its ``semantic_match`` topics, embedded after each load."""
+    """A compiled condition; ``topics`` are its ``semantic_match`` topics, embedded after each load, and
+    ``default_thresholds`` the paths of those without an explicit ``threshold`` (the default suits some
+    models and never matches with others, so loaders warn about them)."""
 
     test: Predicate
     topics: tuple[str, ...] = ()
+    default_thresholds: tuple[str, ...] = ()
 
 
 def compile_condition(
@@ -64,7 +67,7 @@ def compile_condition(
         compiler.problems.append((path, f"nesting deeper than {MAX_DEPTH}"))
     if compiler.problems or test is None:
         return None, compiler.problems
-    return CompiledCondition(test, tuple(compiler.topics)), []
+    return CompiledCondition(test, tuple(compiler.topics), tuple(compiler.default_thresholds)), []
 
 
 def _all(tests: Sequence[Predicate]) -> Predicate:
@@ -143,6 +146,7 @@ class _Compiler:
         self.embedding_enabled = embedding_enabled
         self.problems: list[Problem] = []
         self.topics: list[str] = []
+        self.default_thresholds: list[str] = []
         self.too_deep = False
 
     def node(self, raw: object, path: str, depth: int) -> Predicate | None:
@@ -232,15 +236,20 @@ class _Compiler:
         threshold = _threshold(raw.get("threshold", DEFAULT_THRESHOLD))
         if threshold is None:
             self.problems.append((f"{path}.threshold", "must be a number between 0.0 and 1.0"))
-        resolve = self._text_field(raw.get("text_field"), f"{path}.text_field")
+        resolve = self._text_field(raw, f"{path}.text_field")
         if bad or len(self.problems) != before or not isinstance(topic, str) or threshold is None:
             return None
         self.topics.append(topic)
+        if "threshold" not in raw:
+            self.default_thresholds.append(path)
         return _semantic(topic, threshold, resolve)
 
-    def _text_field(self, text_field: object, path: str) -> Resolver | None:
-        if text_field is None:
+    def _text_field(self, raw: Mapping[str, object], path: str) -> Resolver | None:
+        """None without ``text_field`` (the text is the payload); an explicit null is an error, as for
+        ``threshold``: a blank ``text_field:`` must not silently compare the whole payload."""
+        if "text_field" not in raw:
             return None
+        text_field = raw["text_field"]
         if not isinstance(text_field, str):
             self.problems.append((path, "must be a string"))
             return None

@@ -42,6 +42,7 @@ class Rule:
     timezone: str = "UTC"
     metadata: Mapping[str, str] = field(default_factory=dict)
     semantic_topics: tuple[str, ...] = ()
+    default_thresholds: tuple[str, ...] = ()  # paths of semantic_match nodes relying on the default
     position: int = 0
 
     @property

@@ -247,6 +247,7 @@ def _compile_rule(
         timezone=timezone,
         metadata=MappingProxyType(metadata),
         semantic_topics=condition.topics,
+        default_thresholds=condition.default_thresholds,
     )
     return rule, label, []
 
