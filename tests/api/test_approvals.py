@@ -191,13 +191,72 @@ async def test_a_tampered_or_missing_signature_is_403_before_any_lookup(client: 
     bad_expiry = re.sub(r"expires_at=\d+", "expires_at=soon", target(body["approve_url"]))
     other_kid = target(body["approve_url"]).replace("kid=k1", "kid=k9")
     for link in (bad, unknown, no_sig, bad_expiry, other_kid):
-        for method in ("GET", "POST"):
+        # An unsigned POST is the anonymous caller's decision while authentication is off (below).
+        for method in ("GET",) if link == no_sig else ("GET", "POST"):
             assert_error(await client.request(method, link), 403, "invalid_signature")
         assert_error(await client.get(status_path(EXTERNAL + link)), 403, "invalid_signature")
     moved = target(body["approve_url"]).replace("/acme/", "/acme.eu/")  # the signature covers the scope
     assert_error(await client.post(moved), 403, "invalid_signature")
     status = (await client.get(status_path(body["approve_url"]))).json()
     assert status["status"] == "pending"
+
+
+async def test_with_auth_off_an_unsigned_post_is_the_anonymous_callers_decision(
+    client: httpx.AsyncClient,
+) -> None:
+    """security.md D18: every request is the anonymous admin, so it decides without the link (api.md §7's
+    credentialed decision), through checks 2-5 as any caller; sent credentials are ignored."""
+    approved = await request_approval(client, tenant="anon")
+    approve = target(approved["approve_url"]).split("?", 1)[0]
+    answer = await client.post(approve, headers={"Authorization": "Bearer not.a.token"})
+    assert answer.status_code == 200, answer.text
+    decision = answer.json()
+    assert (decision["status"], decision["decided_by"]) == ("approved", "anonymous")
+    assert decision["outcome"]["outcome"] == "executed"
+    assert_error(await client.post(approve), 409, "approval_decided", "approval already decided: approved")
+    status = (await client.get(status_path(approved["approve_url"]))).json()
+    assert (status["status"], status["decided_by"]) == ("approved", "anonymous")
+
+    rejected = await request_approval(client, tenant="anon")
+    reject = target(rejected["reject_url"]).split("?", 1)[0]
+    assert_error(await client.get(reject), 403, "invalid_signature")  # the confirm page still needs the link
+    page = await client.post(  # the empty form post of a browser, answered as a page
+        reject,
+        headers={"Accept": "text/html", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert page.status_code == 200, page.text
+    assert "<h1>Rejected</h1>" in page.text and "anonymous" in page.text
+    records = (await client.get("/v1/audit", params={"tenant": "anon", "limit": 10})).json()["records"]
+    mine = [r for r in records if r["action_id"] == rejected["action_id"]]
+    assert [(r["outcome"], r["caller_id"]) for r in mine] == [
+        ("approval_rejected", "anonymous"),
+        ("pending_approval", "anonymous"),
+    ]
+    nobody = "00000000-0000-4000-8000-000000000000"
+    unknown = approve.replace(approved["approval_id"], nobody)
+    # No signature to check first, so the record check answers.
+    assert_error(await client.post(unknown), 404, "not_found", f"approval not found: {nobody}")
+
+
+async def test_with_auth_off_a_cross_site_unsigned_post_is_refused(client: httpx.AsyncClient) -> None:
+    """The anonymous decision is for the dashboard and scripts, not for a form on another site that a
+    visitor's browser posts (CSRF): such a request still needs the signed link."""
+    pending = await request_approval(client, tenant="csrf")
+    approve = target(pending["approve_url"]).split("?", 1)[0]
+    host = client.base_url.netloc.decode()
+    for headers in (
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+    ):
+        assert_error(await client.post(approve, headers=headers), 403, "invalid_signature")
+    status = (await client.get(status_path(pending["approve_url"]))).json()
+    assert status["status"] == "pending"
+    same_origin = {"Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
+    answer = await client.post(approve, headers=same_origin)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["decided_by"] == "anonymous"
 
 
 async def test_a_valid_signature_for_an_unknown_approval_is_404(client: httpx.AsyncClient) -> None:

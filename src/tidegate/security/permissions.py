@@ -134,6 +134,7 @@ ROUTES: Mapping[tuple[str, str], RouteRule] = MappingProxyType(
         ("GET", "/docs/assets/{}"): _PUBLIC,
         ("GET", "/openapi.json"): _PUBLIC,
         ("GET", "/ui"): _PUBLIC,
+        ("GET", "/ui/assets/{}"): _PUBLIC,
     }
 )
 

@@ -3,9 +3,11 @@
 On the signed endpoints the HMAC signature is the credential: they never take the caller rate limit and
 read credentials only to name who decided. A POST without ``sig`` is a credentialed decision instead:
 valid credentials whose role holds ``dispatch`` (401/403 otherwise) and whose grants cover the approval
-(404 otherwise, after the same store read as for a missing one). With authentication disabled there are
-no credentials, so every decision needs the link (choice: the anonymous admin does not stand in for a
-signature). Failed checks keep their status and come as HTML when the client accepts HTML."""
+(404 otherwise, after the same store read as for a missing one). With authentication disabled every
+request is the anonymous admin (security.md, D18), so an unsigned POST is its credentialed decision
+(``decided_by`` ``anonymous``): anyone who can reach such a server may already dispatch and manage, and
+the dashboard decides this way. Failed checks keep their status and come as HTML when the client accepts
+HTML."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from tidegate.api.responses import json_response
 from tidegate.api.routers.audit import MAX_OFFSET
 from tidegate.approvals import Approval, ApprovalRef, Decision, Link
 from tidegate.errors import Forbidden, InvalidSignature, TidegateError, Unauthenticated
-from tidegate.model.caller import Caller
+from tidegate.model.caller import ANONYMOUS, Caller
 from tidegate.security.permissions import Permission, role_allows
 from tidegate.security.tenancy import ensure_lists_tenant, read_scope, sees
 from tidegate.services import Services
@@ -212,7 +214,8 @@ async def _proof(
     request: Request, services: Services, sig: str | None, expires_at: str | None, kid: str | None
 ) -> tuple[Link | None, Caller | None]:
     """The link (with whoever the credentials prove, if anyone), or, without ``sig``, the credentialed
-    caller: authenticated (401), holding ``dispatch`` (403)."""
+    caller: authenticated (401), holding ``dispatch`` (403); with authentication disabled, the anonymous
+    admin. Unsigned and without credentials while authentication is on: check 1's 403."""
     presented = "authorization" in request.headers or "x-api-key" in request.headers
     if sig is not None:
         caller = None
@@ -222,12 +225,28 @@ async def _proof(
             except Unauthenticated:
                 caller = None  # the link alone decides; bad credentials only cost the name
         return Link(sig, expires_at, kid), caller
-    if services.auth is None or not presented:
+    if services.auth is None:
+        if _cross_site(request):  # a form on another site must not decide through a visitor's browser
+            raise InvalidSignature()
+        return None, ANONYMOUS  # credentials are ignored (D18), as on every other endpoint
+    if not presented:
         raise InvalidSignature()
     caller = await get_caller(request)
     if not role_allows(caller.role, Permission.DISPATCH):
         raise Forbidden(f"role '{caller.role.value}' lacks the 'dispatch' permission")
     return None, caller
+
+
+def _cross_site(request: Request) -> bool:
+    """A browser request sent from another origin: ``Sec-Fetch-Site`` says so, or ``Origin`` names a
+    host other than the one addressed (older browsers send only ``Origin``)."""
+    if request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site"):
+        return True
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    host = request.headers.get("host", "")
+    return origin == "null" or origin.partition("://")[2].rstrip("/") != host
 
 
 async def _negotiated(request: Request, answer: Callable[[], Awaitable[Response]]) -> Response:
