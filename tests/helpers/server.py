@@ -37,7 +37,7 @@ class _DrainingServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         services = getattr(getattr(self._app, "state", None), "services", None)
         if services is not None:
-            services.broadcaster.close()
+            services.drain_streams()
         await super().shutdown(sockets)
 
 

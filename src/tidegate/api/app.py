@@ -24,15 +24,19 @@ from tidegate.api.routers import (
     audit,
     auth,
     breakers,
+    chains,
     dispatch,
     dispatch_stream,
     docs,
+    embeddings,
     events,
+    execution_stream,
     groups,
     health,
     recurring,
     rules,
     stream,
+    ui,
 )
 from tidegate.api.shortcut import DispatchShortcut, build_shortcut
 from tidegate.clock import Clock
@@ -94,7 +98,7 @@ def create_app(
         app.state.services = opened
         try:
             # GC tuning after the services opened, so what they built is frozen too.
-            with serving_gc(), drain_on_signal(opened.broadcaster.close):
+            with serving_gc(), drain_on_signal(opened.drain_streams):
                 yield
         finally:
             if services is None:
@@ -124,9 +128,13 @@ def create_app(
         approvals,
         groups,
         recurring,
+        chains,
         breakers,
+        embeddings,
         auth,
         docs,
+        ui,
+        execution_stream,  # after the chains router: /v1/chains/definitions/{name} must win (§9)
     ):
         app.include_router(module.router)
     check_route_table(app.routes)  # every route has a permission (security/permissions.py)

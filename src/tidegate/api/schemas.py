@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictBool
 
 from tidegate.api.approval_schemas import APPROVAL_MODELS
 from tidegate.api.breaker_schemas import BREAKER_MODELS
+from tidegate.api.chain_schemas import CHAIN_MODELS
+from tidegate.api.embedding_schemas import EMBEDDING_MODELS
 from tidegate.api.errors import ERROR_CODES
 from tidegate.api.event_state_schemas import EVENT_STATE_MODELS
 from tidegate.api.group_schemas import GROUP_MODELS
@@ -324,4 +326,6 @@ DOC_MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]]
     *APPROVAL_MODELS,
     *BREAKER_MODELS,
     *RECURRING_MODELS,
+    *EMBEDDING_MODELS,
+    *CHAIN_MODELS,
 ]
