@@ -20,7 +20,7 @@ from tests.stream.log_backends import LogSite, Seen, eventually
 from tidegate.clock import ManualClock
 from tidegate.errors import BackendUnavailable
 from tidegate.model.event import StreamEvent
-from tidegate.stream.log import EventLog
+from tidegate.stream.log import Entry, EventLog
 from tidegate.stream.redis_log import RedisEventLog, entry_id, position_of
 
 
@@ -197,6 +197,22 @@ async def test_an_append_delivers_its_own_entries_before_it_returns(
     await log.append(first)  # already in the log: skipped by the script, not delivered again
     await asyncio.sleep(0.3)
     assert seen.items == of(first + second)
+
+
+async def test_handed_over_entries_equal_what_a_reader_of_the_log_gets(
+    site: LogSite, clock: ManualClock
+) -> None:
+    """The append hands over the events it holds instead of decoding what it stored: subscribers on
+    this instance must get the same positions, events and frames as subscribers elsewhere."""
+    log = await site.open(linger_seconds=30.0)
+    handed: list[Entry] = []
+    log.add_listener(handed.append)
+    events = batch(3, clock)
+    await log.append(events)
+    replayed = (await log.read_after(None, 10)).entries
+    assert [e.position for e in handed] == [e.position for e in replayed]
+    assert [e.frame for e in handed] == [e.frame for e in replayed]
+    assert [e.event for e in handed] == [e.event for e in replayed]
 
 
 async def test_a_busy_appender_wakes_its_tail_once_per_linger_not_once_per_append(

@@ -13,7 +13,7 @@ from tidegate.model.json import JsonValue
 from tidegate.model.time import parse_ts
 from tidegate.stream.log import Entry, Position
 
-__all__ = ["decode_entry", "encode_data", "lookup_key"]
+__all__ = ["decode_entry", "encode_data", "known_entry", "lookup_key"]
 
 #: Envelope members of ``StreamEvent.to_json``; every other member is one of the type's own fields.
 _ENVELOPE = frozenset({"id", "timestamp", "type", "namespace", "tenant", "action_type", "action_id"})
@@ -41,7 +41,11 @@ def decode_entry(position: Position, data: bytes) -> Entry:
         raise ValueError("not JSON") from exc
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
-    event = _event(value)
+    return known_entry(position, _event(value), data)
+
+
+def known_entry(position: Position, event: StreamEvent, data: bytes) -> Entry:
+    """The entry of an event whose stored bytes (``encode_data(event)``) are at hand: no decoding."""
     frame = b"".join(
         (b"event: ", _field(event.type.value), b"\nid: ", _field(event.id), b"\ndata: ", data, b"\n\n")
     )

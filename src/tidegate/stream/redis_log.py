@@ -54,7 +54,7 @@ from tidegate.model.event import StreamEvent
 from tidegate.model.time import to_micros
 from tidegate.store.redis_pool import new_redis_pool
 from tidegate.stream import redis_log_scripts as lua
-from tidegate.stream.codec import decode_entry, encode_data, lookup_key
+from tidegate.stream.codec import decode_entry, encode_data, known_entry, lookup_key
 from tidegate.stream.listeners import Listeners
 from tidegate.stream.log import Entry, GapListener, Listener, Position, ReplayPage
 
@@ -187,7 +187,7 @@ class RedisEventLog:
         finally:
             self._appending.difference_update(own)
         before, *idents = _text(reply).split(" ")
-        self._hand_over(before, idents, own, data)
+        self._hand_over(before, idents, own, data, events)
 
     async def read_after(self, last_event_id: str | None, limit: int) -> ReplayPage:
         key = None if last_event_id is None else lookup_key(last_event_id)
@@ -313,17 +313,26 @@ class RedisEventLog:
 
     # -- live delivery -----------------------------------------------------------------------------
 
-    def _hand_over(self, before: str, idents: list[str], event_ids: list[bytes], data: list[bytes]) -> None:
-        """Deliver an append's own entries when they directly follow the last delivered one; else
-        leave them to the tail, hurrying it when it is behind."""
+    def _hand_over(
+        self,
+        before: str,
+        idents: list[str],
+        event_ids: list[bytes],
+        data: list[bytes],
+        events: Sequence[StreamEvent],
+    ) -> None:
+        """Deliver an append's own entries when they directly follow the last delivered one (the
+        events are at hand: nothing is decoded); else leave them to the tail, hurrying it when it is
+        behind."""
         if self._task is None or self._resyncing or before != self._delivered:
             if _order(before) > _order(self._delivered):
                 self._behind.set()
             return
-        for ident, event_id, blob in zip(idents, event_ids, data, strict=True):
+        for ident, event_id, blob, event in zip(idents, event_ids, data, events, strict=True):
             if ident:  # '' : already in the log, skipped by the script
                 self._delivered = ident
-                self._publish(event_id, ident, blob)
+                if self._fresh(event_id):
+                    self._listeners.deliver(known_entry(position_of(ident), event, blob))
 
     async def _tail(self) -> None:
         loop = asyncio.get_running_loop()
@@ -400,17 +409,22 @@ class RedisEventLog:
         return foreign
 
     def _publish(self, event_id: bytes, ident: str, data: bytes | None) -> None:
-        """Deliver one entry unless its event was delivered recently (a spooled copy appended again)."""
+        """Deliver one entry read from the log unless its event was delivered recently."""
+        if self._fresh(event_id):
+            entry = _entry(ident, data)
+            if entry is not None:
+                self._listeners.deliver(entry)
+
+    def _fresh(self, event_id: bytes) -> bool:
+        """False for an event delivered recently (a spooled copy appended again); remembers it."""
         recent, recent_set = self._recent, self._recent_set
         if event_id in recent_set:
-            return
+            return False
         recent.append(event_id)
         recent_set.add(event_id)
         if len(recent) > _RECENT_IDS:
             recent_set.discard(recent.popleft())
-        entry = _entry(ident, data)
-        if entry is not None:
-            self._listeners.deliver(entry)
+        return True
 
     # -- plumbing ----------------------------------------------------------------------------------
 
