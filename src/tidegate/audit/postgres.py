@@ -27,7 +27,7 @@ from tidegate.audit.spool import AuditSpool
 from tidegate.errors import BackendUnavailable
 from tidegate.model.audit import AuditRecord
 from tidegate.model.caller import Grant
-from tidegate.model.json import dumps, loads
+from tidegate.model.json import loads
 from tidegate.postgres.migrator import migrate_pool
 from tidegate.postgres.names import TableNames
 from tidegate.postgres.pool import Connection, PgPool, describe_url
@@ -230,17 +230,10 @@ class PostgresAuditStore:
     async def _write_batch(self, batch: list[_Queued]) -> None:
         """One statement for the whole batch (called by the group commit)."""
         if len(batch) == 1:
-            sql, args = self._insert_one, list(batch[0][1])
-        else:
-            sql, args = (
-                self._insert,
-                [list(values) for values in zip(*(row for _, row in batch), strict=True)],
-            )
-
-        async def insert(conn: Connection) -> None:
-            await conn.execute(sql, *args)
-
-        await self._pool.run(insert, idempotent=True)
+            await self._pool.execute(self._insert_one, batch[0][1], idempotent=True)
+            return
+        columns = [list(values) for values in zip(*(row for _, row in batch), strict=True)]
+        await self._pool.execute(self._insert, columns, idempotent=True)
 
     async def _spool_unwritten(self, batch: list[_Queued]) -> None:
         if self._spool is None:
@@ -274,7 +267,7 @@ def _row(record: AuditRecord) -> _Row:
         record.caller_id,
         record.dispatched_at,
         record.expires_at,
-        dumps(record.to_json()),
+        record.encode(),  # the bytes of dumps(record.to_json()), built once and without format_ts
     )
 
 
