@@ -61,7 +61,10 @@ def test_migrate_applies_each_track_once_and_says_so(
     assert first[1].endswith(
         "audit (blue_*): applied 1 audit records, an index per query filter; now at version 1"
     )
-    assert first[2].endswith("events (blue_*): applied 1 event log and its retention mark; now at version 1")
+    assert first[2].endswith(
+        "events (blue_*): applied 1 event log and its retention mark, 2 the append's lock returns the head;"
+        " now at version 2"
+    )
     assert all(line.startswith("postgres ") for line in first)  # the server, without credentials
     assert asyncio.run(_tables(schema)) == [
         "blue_audit_records",
@@ -76,7 +79,7 @@ def test_migrate_applies_each_track_once_and_says_so(
     assert [line.split(": ", 1)[1] for line in again] == [
         "state (blue_*): up to date at version 1",
         "audit (blue_*): up to date at version 1",
-        "events (blue_*): up to date at version 1",
+        "events (blue_*): up to date at version 2",
     ]
 
 

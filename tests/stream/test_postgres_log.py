@@ -18,6 +18,7 @@ from tidegate.clock import ManualClock
 from tidegate.errors import BackendUnavailable
 from tidegate.model.event import StreamEvent
 from tidegate.stream.codec import encode_data
+from tidegate.stream.log import Entry
 from tidegate.stream.postgres_log import PostgresEventLog
 
 
@@ -180,9 +181,120 @@ async def test_the_events_tables_come_from_the_migration_track(site: LogSite) ->
         versions = await conn.fetch(
             f"SELECT track, version FROM {log.names.table('schema_version')} WHERE track = 'events'"
         )
-        assert [(row["track"], row["version"]) for row in versions] == [("events", 1)]
+        assert [(row["track"], row["version"]) for row in versions] == [("events", 1), ("events", 2)]
         with pytest.raises(asyncpg.UniqueViolationError):  # one row per event id
             await conn.execute(
                 f"INSERT INTO {log.names.table('events')} (event_id, created_at, event)"
                 " VALUES ('x', now(), ''), ('x', now(), '')"
             )
+
+
+async def test_an_append_hands_over_its_own_entries_before_it_returns(
+    site: LogSite, clock: ManualClock
+) -> None:
+    log = await postgres_log(site, poll_interval=30.0)
+    seen = Seen(log)
+    first, second, third = batch(2, clock), batch(1, clock), batch(2, clock)
+    await log.append(first)
+    assert seen.items == of(first)  # handed over by the append itself, nothing read back
+    await log.append([first[1], *second, second[0]])  # a stored id and a repeated one are skipped
+    assert seen.items == of(first + second)
+    await log.append(third)  # after the hole the skipped ids left in the positions
+    assert seen.items == of(first + second + third)
+    assert seen.positions == sorted(set(seen.positions))
+    await asyncio.sleep(0.2)
+    assert seen.items == of(first + second + third)  # and the tail delivers none of them again
+
+
+async def test_handed_over_entries_equal_what_a_reader_of_the_log_gets(
+    site: LogSite, clock: ManualClock
+) -> None:
+    """The append delivers the events it holds instead of decoding what it stored: subscribers on this
+    instance must get the same positions, events and frames as subscribers elsewhere."""
+    log = await postgres_log(site, poll_interval=30.0)
+    reader = await postgres_log(site)
+    handed: list[Entry] = []
+    read: list[Entry] = []
+    log.add_listener(handed.append)
+    reader.add_listener(read.append)
+    events = batch(3, clock)
+    await log.append(events)
+    assert len(handed) == 3
+    await eventually(lambda: len(read) == 3)
+    replayed = (await log.read_after(None, 10)).entries
+    for other in (read, replayed):
+        assert [e.position for e in handed] == [e.position for e in other]
+        assert [e.frame for e in handed] == [e.frame for e in other]
+        assert [e.event for e in handed] == [e.event for e in other]
+
+
+async def test_appenders_interleaving_on_one_table_keep_one_order_without_gap_or_duplicate(
+    site: LogSite, clock: ManualClock
+) -> None:
+    """Appends queued behind another's lock, from several processes: whichever delivers (a hand-over or
+    the tail), every process delivers one order; and once caught up, an append hands over again."""
+    one, two = await postgres_log(site, poll_interval=30.0), await postgres_log(site, poll_interval=30.0)
+    reader = await postgres_log(site)
+    seen = [Seen(log) for log in (one, two, reader)]
+    await one.append(batch(1, clock))
+    await two.append(batch(1, clock))  # ``one`` is behind now: its tail catches up on the NOTIFY
+    outside, mine, theirs = batch(1, clock), batch(2, clock), batch(2, clock)
+    async with connection(site.url) as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        sql, key, channel = one._sql.append, one._lock_key, one._channel
+        await conn.execute(sql, key, of(outside), [encode_data(outside[0])], clock.now(), channel)
+        racing = [asyncio.create_task(one.append(mine)), asyncio.create_task(two.append(theirs))]
+        await asyncio.sleep(0.2)  # both queue on the lock the open transaction holds
+        await transaction.commit()
+        await asyncio.gather(*racing)
+    await eventually(lambda: all(len(s.ids) == 7 for s in seen))
+    assert seen[0].items == seen[1].items == seen[2].items
+    assert len(set(seen[2].ids)) == 7 and seen[2].positions == sorted(seen[2].positions)
+    assert seen[2].ids[2] == outside[0].id and set(seen[2].ids[3:]) == set(of(mine + theirs))
+    last = batch(1, clock)
+    await one.append(last)
+    assert seen[0].ids[-1] == last[0].id  # caught up again: handed over before the append returned
+    await eventually(lambda: seen[1].items == seen[2].items == seen[0].items)
+
+
+async def test_the_tail_does_not_read_back_this_process_entries(site: LogSite, clock: ManualClock) -> None:
+    log = await postgres_log(site, poll_interval=30.0, watchdog_interval=30.0)
+    other = await postgres_log(site)
+    seen = Seen(log)
+    await eventually(lambda: log._listen is not None)
+    await asyncio.sleep(0.1)  # the read that follows connecting the listen connection
+    reads = 0
+    poll = log._poll
+
+    async def counted() -> bool:
+        nonlocal reads
+        reads += 1
+        return await poll()
+
+    log._poll = counted  # type: ignore[method-assign]
+    for _ in range(10):
+        await log.append(batch(1, clock))
+        await asyncio.sleep(0.01)  # each NOTIFY arrives (the head it names is already delivered)
+    await asyncio.sleep(0.2)
+    assert reads == 0 and len(seen.ids) == 10
+    foreign = batch(1, clock)
+    await other.append(foreign)  # another process's entry still wakes the tail at once
+    await eventually(lambda: seen.ids[-1:] == of(foreign), within=1.0)
+    assert reads >= 1
+
+
+async def test_under_a_stricter_isolation_the_head_is_unknown_and_the_tail_delivers(
+    site: LogSite, clock: ManualClock
+) -> None:
+    """The head an append found is read with a fresh snapshot, which only READ COMMITTED takes: in a
+    REPEATABLE READ transaction it could predate other appends, so the lock function says it does not
+    know, and the appender leaves its entries to the tail."""
+    log = await postgres_log(site, poll_interval=30.0)
+    seen = Seen(log)
+    events = batch(1, clock)
+    async with connection(site.url) as conn, conn.transaction(isolation="repeatable_read"):
+        sql, key, channel = log._sql.append, log._lock_key, log._channel
+        row = await conn.fetchrow(sql, key, of(events), [encode_data(events[0])], clock.now(), channel)
+    assert row is not None and row["before"] is None and list(row["ids"]) == [events[0].id.lower()]
+    await eventually(lambda: seen.items == of(events), within=1.0)  # the NOTIFY woke the tail

@@ -125,10 +125,37 @@ INSERT INTO {meta} DEFAULT VALUES;
 """
 
 
+def _events_v2(names: TableNames) -> str:
+    """``events_lock(key)``: take an append's advisory lock, then return the log's head (the newest
+    position ever appended) as of that moment. The append's own statement cannot read it: its snapshot
+    predates the lock. A VOLATILE function's queries take a fresh snapshot (READ COMMITTED), which sees
+    every append the lock waited for; under a stricter isolation it returns NULL (head unknown)."""
+    events, meta, lock = names.table("events"), names.table("events_meta"), names.table("events_lock")
+    return f"""
+CREATE OR REPLACE FUNCTION {lock}(key bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    head bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(key);
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RETURN NULL;
+    END IF;
+    SELECT greatest(m.trimmed_through, (SELECT coalesce(max(position), 0) FROM {events}))
+    INTO head FROM {meta} m;
+    RETURN head;
+END
+$$;
+"""
+
+
 TRACKS: dict[str, tuple[Step, ...]] = {
     "state": (Step("state", 1, "kv and schedule tables", _state_v1),),
     "audit": (Step("audit", 1, "audit records, an index per query filter", _audit_v1),),
-    "events": (Step("events", 1, "event log and its retention mark", _events_v1),),
+    "events": (
+        Step("events", 1, "event log and its retention mark", _events_v1),
+        Step("events", 2, "the append's lock returns the head", _events_v2),
+    ),
 }
 
 

@@ -15,8 +15,17 @@ retention ever deleted).
 - **Gaps.** Entries disappear only through retention, which records how far it deleted; a reader
   continuing after p lost entries iff ``trimmed_through`` > p, read in the same statement as the rows.
 - **Live delivery.** One task per process reads the rows after the last delivered position and hands
-  them to the listeners in order. NOTIFY (sent by the append's own statement, so delivered at commit)
-  only wakes it: it listens on a dedicated connection that a watchdog pings and reconnects, and it
+  them to the listeners in order. An append whose entries directly follow the last delivered position
+  hands them over itself, from the events it holds (nothing is read back or decoded): the function
+  that takes the lock in its statement returns the head (the newest position ever appended) as of the
+  lock, read with a fresh snapshot (the statement's own predates the lock; a row updated per append
+  instead would make one hot row), and when that is the delivered position no entry lies between
+  (positions skipped in between are holes). Several batches of one group commit are handed over in
+  position order after the commit.
+  NOTIFY (sent by the append's own statement, so delivered at commit, with the new head as payload)
+  only wakes the task, and only for a head beyond the delivered position; one that arrives while an
+  append of this process is in flight waits for its hand-over, which usually covers it. The task
+  listens on a dedicated connection that a watchdog pings and reconnects, and it
   polls every ``poll_interval`` anyway, so a lost NOTIFY or a dead listen connection delays an event,
   never loses it. A read that delivered rows is followed by the next one ``_LINGER`` later at the
   earliest: under a steady stream of appends one read delivers several of them instead of one read
@@ -47,7 +56,7 @@ from tidegate.model.event import StreamEvent
 from tidegate.postgres.migrator import migrate_pool
 from tidegate.postgres.names import TableNames
 from tidegate.postgres.pool import Connection, PgPool, describe_url
-from tidegate.stream.codec import decode_entry, encode_data, lookup_key
+from tidegate.stream.codec import decode_entry, encode_data, known_entry, lookup_key
 from tidegate.stream.listeners import Listeners
 from tidegate.stream.log import Entry, GapListener, Listener, Position, ReplayPage
 
@@ -57,8 +66,9 @@ log = logging.getLogger(__name__)
 
 _Rows = Sequence[asyncpg.Record]
 _Batch = list[tuple[str, bytes]]  # (event id, JSON) of one append call, in order
-#: One append call: its events, and the companion row written in the same statement (or None).
-_Item = tuple[_Batch, tuple[object, ...] | None]
+#: One append call: its (id, JSON) pairs, the companion row written in the same statement (or None),
+#: and its events, for the hand-over.
+_Item = tuple[_Batch, tuple[object, ...] | None, Sequence[StreamEvent]]
 
 #: Rows one tail read hands to the listeners at most.
 _TAIL_BATCH = 512
@@ -106,6 +116,8 @@ class PostgresEventLog:
         self._listeners = Listeners()
         self._delivered: Position = 0
         self._wake = asyncio.Event()
+        self._writing = 0  # appends of this process in flight
+        self._announced: Position = 0  # the newest head a NOTIFY announced
         self._listen: asyncpg.Connection[asyncpg.Record] | None = None
         self._task: asyncio.Task[None] | None = None
         self._down = False
@@ -141,7 +153,9 @@ class PostgresEventLog:
             return
         if self._task is None:
             raise BackendUnavailable(f"{self._where} is not open")
-        await self._committer.submit(([(event.id.lower(), encode_data(event)) for event in events], None))
+        await self._committer.submit(
+            ([(event.id.lower(), encode_data(event)) for event in events], None, events)
+        )
 
     def accompany(self, url: str, insert: Callable[..., str]) -> bool:
         """Let ``append_with`` write rows of a table in the same database (the URL is this log's own)
@@ -160,7 +174,9 @@ class PostgresEventLog:
             raise RuntimeError("append_with needs accompany first")
         if self._task is None:
             raise BackendUnavailable(f"{self._where} is not open")
-        await self._committer.submit(([(event.id.lower(), encode_data(event)) for event in events], row))
+        await self._committer.submit(
+            ([(event.id.lower(), encode_data(event)) for event in events], row, events)
+        )
 
     async def read_after(self, last_event_id: str | None, limit: int) -> ReplayPage:
         key = None if last_event_id is None else lookup_key(last_event_id)
@@ -211,9 +227,9 @@ class PostgresEventLog:
     async def _write(self, items: list[_Item]) -> None:
         """One statement for every batch the group commit collected, in submission order, with their
         companion rows."""
-        ids = [event_id for batch, _ in items for event_id, _ in batch]
-        data = [blob for batch, _ in items for _, blob in batch]
-        rows = [row for _, row in items if row is not None]
+        ids = [event_id for batch, _, _ in items for event_id, _ in batch]
+        data = [blob for batch, _, _ in items for _, blob in batch]
+        rows = [row for _, row, _ in items if row is not None]
         now = self._now()
         sql = self._sql.append
         values: list[object] = [list(column) for column in zip(*rows, strict=True)]
@@ -222,10 +238,45 @@ class PostgresEventLog:
         elif rows and self._sql.joint is not None:
             sql = self._sql.joint
 
-        async def insert(conn: Connection) -> None:
-            await conn.execute(sql, self._lock_key, ids, data, now, self._channel, *values)
+        async def insert(conn: Connection) -> asyncpg.Record | None:
+            return await conn.fetchrow(sql, self._lock_key, ids, data, now, self._channel, *values)
 
-        await self._pool.run(insert, idempotent=True)  # a repeated insert skips the stored ids
+        self._writing += 1
+        try:
+            # a repeated insert skips the stored ids (and so hands nothing over)
+            written = await self._pool.run(insert, idempotent=True)
+            if written is not None:
+                self._hand_over(written["before"], written["ids"], written["positions"], items)
+        finally:
+            self._writing -= 1
+            if self._announced > self._delivered:
+                self._wake.set()  # a NOTIFY came during the write that its hand-over did not cover
+
+    def _hand_over(
+        self, before: Position | None, ids: list[str], positions: list[int], items: list[_Item]
+    ) -> None:
+        """Deliver the entries just committed when they directly follow the delivered position, from the
+        events at hand (see the module docstring); else leave them to the tail, hurrying it when behind.
+        ``before``: the head the append found (None: unknown); ``ids`` and ``positions``: the rows
+        stored, in position order (ids already in the log were skipped)."""
+        head = max(before or 0, positions[-1] if positions else 0)
+        if self._task is None or before != self._delivered:
+            if before is None or head > self._delivered:
+                self._wake.set()
+            return
+        if positions:
+            stored = dict(zip(ids, positions, strict=True))
+            known = []
+            for batch, _, events in items:
+                for (event_id, blob), event in zip(batch, events, strict=True):
+                    position = stored.pop(event_id, None)
+                    if position is not None:  # else already in the log (or twice in this write)
+                        known.append(known_entry(position, event, blob))
+            known.sort(key=_position)
+            for entry in known:
+                self._delivered = entry.position
+                self._listeners.deliver(entry)
+        self._delivered = max(self._delivered, head)
 
     def _page(self, rows: _Rows, cursor: Position, *, found: bool) -> ReplayPage:
         """Rows of a read (each carries ``trimmed_through``; ``position`` is NULL when none matched)."""
@@ -296,6 +347,8 @@ class PostgresEventLog:
             if position is None:
                 break
             count += 1
+            if position <= self._delivered:
+                continue  # handed over by this process's append while the read was answered
             self._delivered = int(position)
             entry = _entry(row)
             if entry is not None:
@@ -354,8 +407,19 @@ class PostgresEventLog:
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             listen.terminate()
 
-    def _notified(self, *_: Any) -> None:
-        self._wake.set()
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        """Wake the tail for a head beyond the delivered position (any other payload: always); while
+        this process appends, its hand-over decides (``_write``)."""
+        try:
+            head = int(str(payload))
+        except ValueError:
+            self._wake.set()
+            return
+        if head <= self._delivered:
+            return
+        self._announced = max(self._announced, head)
+        if not self._writing:
+            self._wake.set()
 
     def _listen_lost(self, *_: Any) -> None:
         self._wake.set()  # the tail loop sees the closed connection and reconnects
@@ -372,19 +436,24 @@ class _Statements:
         )
         # $1 lock key, $2 ids, $3 JSON, $4 now, $5 channel. The lock is taken before any position is
         # drawn (the rows come out of a join with it, sorted) and released at commit; positions follow
-        # the array order; the NOTIFY goes out at commit, with the rows.
-        self.append = f"""
-WITH locked AS (SELECT pg_advisory_xact_lock($1)),
+        # the array order; the NOTIFY goes out at commit, with the rows and the new head. The lock
+        # function (schema step events 2) also returns the head the appends before this one left.
+        self._append_head = f"""
+WITH locked AS (SELECT {names.table("events_lock")}($1) AS before),
 added AS (
     INSERT INTO {events} (event_id, created_at, event)
     SELECT u.event_id, $4, u.event
     FROM locked, unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS u(event_id, event, n)
     ORDER BY u.n
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING 1
-)
-SELECT pg_notify($5, ''), (SELECT count(*) FROM added)"""
-        self._append_head = self.append.rsplit("\nSELECT ", 1)[0]
+    RETURNING position, event_id
+)"""
+        self._append_result = """
+SELECT pg_notify($5, coalesce(greatest(l.before, (SELECT max(position) FROM added))::text, '')),
+    l.before, ARRAY(SELECT position FROM added ORDER BY position) AS positions,
+    ARRAY(SELECT event_id FROM added ORDER BY position) AS ids
+FROM locked l"""
+        self.append = self._append_head + self._append_result
         rows_after = (
             f"LEFT JOIN LATERAL (SELECT position, event FROM {events} WHERE position > {{start}}"
             " ORDER BY position LIMIT $2) e ON true ORDER BY e.position"
@@ -414,10 +483,12 @@ SELECT count(*) AS deleted FROM gone"""
 
     def accompany(self, insert: Callable[..., str]) -> None:
         # A data-modifying WITH runs to completion whether or not the outer query reads it.
-        self.joint = f"{self._append_head},\njoint AS ({insert(6)})\nSELECT pg_notify($5, '')"
-        self.joint_one = (
-            f"{self._append_head},\njoint AS ({insert(6, single=True)})\nSELECT pg_notify($5, '')"
-        )
+        self.joint = f"{self._append_head},\njoint AS ({insert(6)}){self._append_result}"
+        self.joint_one = f"{self._append_head},\njoint AS ({insert(6, single=True)}){self._append_result}"
+
+
+def _position(entry: Entry) -> Position:
+    return entry.position
 
 
 def _entry(row: asyncpg.Record) -> Entry | None:
