@@ -18,10 +18,25 @@ __all__ = [
     "ChainDetail",
     "ChainList",
     "ChainSummary",
+    "EntryType",
     "ExecutionHistory",
 ]
 
 ChainStatus = Literal["running", "completed", "failed", "cancelled", "timed_out"]
+#: The history entry types of stream.md §2.3.
+EntryType = Literal[
+    "initiated",
+    "processing",
+    "step_start",
+    "step_retrying",
+    "step_complete",
+    "step_failed",
+    "step_skipped",
+    "completed",
+    "failed",
+    "cancelled",
+    "timed_out",
+]
 
 
 class ChainSummary(BaseModel):
@@ -93,19 +108,7 @@ class HistoryEntry(BaseModel):
     execution_id: str
     seq: int = Field(ge=1, description="dense from 1 per execution")
     timestamp: datetime
-    type: Literal[
-        "initiated",
-        "processing",
-        "step_start",
-        "step_retrying",
-        "step_complete",
-        "step_failed",
-        "step_skipped",
-        "completed",
-        "failed",
-        "cancelled",
-        "timed_out",
-    ]
+    type: EntryType
 
 
 class ExecutionHistory(BaseModel):

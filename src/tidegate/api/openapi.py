@@ -23,6 +23,7 @@ __all__ = [
     "Responses",
     "build_openapi",
     "json_body",
+    "query_param",
     "ref",
     "responses",
 ]
@@ -80,6 +81,11 @@ _REQUEST_ID_HEADER: JsonDict = {
 
 def ref(name: str) -> JsonDict:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def query_param(name: str, description: str, schema: JsonDict) -> JsonDict:
+    """An optional query parameter, for routes that read their query themselves."""
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
 def json_body(schema: JsonDict, description: str | None = None) -> JsonDict:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from tidegate.api.validation import failed
 
-__all__ = ["QueryBool", "parse_bool", "query_bool", "stream_timeout"]
+__all__ = ["QueryBool", "last_event_id", "parse_bool", "query_bool", "stream_timeout"]
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -67,3 +67,12 @@ def stream_timeout(request: Request) -> float:
     if not TIMEOUT_MIN <= seconds <= TIMEOUT_MAX:  # NaN fails every comparison
         raise failed([{"loc": ["query", "timeout"], "msg": _TIMEOUT_MESSAGE, "type": "value_error"}])
     return seconds
+
+
+def last_event_id(request: Request) -> str | None:
+    """The ``Last-Event-ID`` header, else the ``last_event_id`` query value (stream.md §1.1, §2.1),
+    trimmed; None when absent or empty."""
+    value = request.headers.get("last-event-id")
+    if value is None:
+        value = request.query_params.get("last_event_id")
+    return (value or "").strip() or None

@@ -131,7 +131,7 @@ class Approval:
         decided_at = data.get("decided_at")
         return cls(
             approval_id=data["approval_id"],
-            action=action_from_json(data["action"]),
+            action=Action.from_json(data["action"]),
             rule=data["rule"],
             message=data.get("message"),
             created_at=parse_ts(data["created_at"]),
@@ -161,26 +161,5 @@ def gate(approval: Approval, now: datetime) -> Gate:
     return Gate.OPEN
 
 
-def action_from_json(data: dict[str, Any]) -> Action:
-    """Inverse of ``Action.to_json`` (the stored action of an approval)."""
-
-    def ts(name: str) -> datetime | None:
-        value = data.get(name)
-        return None if value is None else parse_ts(value)
-
-    return Action(
-        id=data["id"],
-        namespace=data["namespace"],
-        tenant=data["tenant"],
-        provider=data["provider"],
-        action_type=data["action_type"],
-        payload=data.get("payload"),
-        dedup_key=data.get("dedup_key"),
-        metadata=dict(data.get("metadata") or {}),
-        status=data.get("status"),
-        fingerprint=data.get("fingerprint"),
-        starts_at=ts("starts_at"),
-        ends_at=ts("ends_at"),
-        created_at=ts("created_at"),
-        trace_context=dict(data.get("trace_context") or {}),
-    )
+action_from_json = Action.from_json
+"""The stored action of an approval (kept under its old name; ``Action.from_json`` is the one decoder)."""

@@ -13,11 +13,10 @@ from datetime import datetime
 
 from tidegate.approvals.record import Approval, ApprovalStatus
 from tidegate.store import keys
-from tidegate.store.base import StateStore
+from tidegate.store.base import StateStore, scan_values
 
 __all__ = ["ApprovalRef", "ApprovalRepository", "Stored"]
 
-_SCAN_PAGE = 500
 _CAS_ATTEMPTS = 50
 #: A retention of 0 still keeps a decided record this long, so a concurrent loser reads "decided"
 #: (409) rather than "missing" (404).
@@ -88,15 +87,7 @@ class ApprovalRepository:
 
     async def all(self) -> list[Approval]:
         """Every live record (bounded by retention), in key order."""
-        found: list[Approval] = []
-        cursor: str | None = None
-        prefix = keys.approvals_prefix()
-        while True:
-            page = await self._store.scan(prefix, cursor, _SCAN_PAGE)
-            found.extend(Approval.decode(value) for _, value in page.items)
-            if page.cursor is None:
-                return found
-            cursor = page.cursor
+        return [Approval.decode(value) async for value in scan_values(self._store, keys.approvals_prefix())]
 
     def _ttl(self, approval: Approval, now: datetime) -> float:
         if approval.status is ApprovalStatus.PENDING:

@@ -21,13 +21,12 @@ from tidegate.config.messages import format_key, translate
 from tidegate.errors import Conflict, NotFound, ValidationFailed
 from tidegate.model.json import JsonObject, JsonValue
 from tidegate.store import keys
-from tidegate.store.base import StateStore
+from tidegate.store.base import StateStore, scan_values
 
 __all__ = ["ChainDefinitions", "KnownChains", "SourcedDefinition"]
 
 log = logging.getLogger(__name__)
 
-_SCAN_PAGE = 500
 Source = Literal["config", "api"]
 
 
@@ -135,14 +134,8 @@ class ChainDefinitions:
         self._api_names = self._api_names - {name}
 
     async def _api_definitions(self) -> list[ChainDefinition]:
-        found: list[ChainDefinition] = []
-        cursor: str | None = None
-        while True:
-            page = await self._store.scan(keys.chain_definitions_prefix(), cursor, _SCAN_PAGE)
-            found.extend(d for _, value in page.items if (d := _decode(value)) is not None)
-            cursor = page.cursor
-            if cursor is None:
-                return found
+        values = scan_values(self._store, keys.chain_definitions_prefix())
+        return [d async for value in values if (d := _decode(value)) is not None]
 
 
 def _strip(message: str) -> str:

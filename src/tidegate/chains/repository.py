@@ -17,13 +17,12 @@ from pydantic import ValidationError
 from tidegate.chains.run import ChainRun
 from tidegate.clock import Clock
 from tidegate.store import keys
-from tidegate.store.base import StateStore
+from tidegate.store.base import StateStore, scan_values
 
 __all__ = ["ChainRepository", "StoredRun"]
 
 log = logging.getLogger(__name__)
 
-_SCAN_PAGE = 500
 #: The shortest TTL written for a terminal run (retention 0: gone at once, but never a zero TTL).
 _MIN_TTL = 1.0
 
@@ -99,17 +98,10 @@ class ChainRepository:
 
     async def scan(self) -> list[ChainRun]:
         """Every live run of every tenant (callers filter and order)."""
-        found: list[ChainRun] = []
-        cursor: str | None = None
-        while True:
-            page = await self._store.scan(keys.chain_runs_prefix(), cursor, _SCAN_PAGE)
-            for _, value in page.items:
-                run = _decode(value)
-                if run is not None and not self._expired(run):
-                    found.append(run)
-            cursor = page.cursor
-            if cursor is None:
-                return found
+        values = scan_values(self._store, keys.chain_runs_prefix())
+        return [
+            run async for value in values if (run := _decode(value)) is not None and not self._expired(run)
+        ]
 
     async def claim_start(self, chain_id: str, start: int, owner: bytes, lease_seconds: float) -> bool:
         """Take the lease of the run's ``start``-th attempt; True for exactly one caller cluster-wide."""

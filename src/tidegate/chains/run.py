@@ -21,7 +21,7 @@ from tidegate.model.action import Action
 from tidegate.model.json import JsonObject, JsonValue
 from tidegate.model.time import format_ts, parse_ts
 
-__all__ = ["TERMINAL", "ChainRun", "ChainStatus", "StepState", "action_from_json"]
+__all__ = ["TERMINAL", "ChainRun", "ChainStatus", "StepState"]
 
 
 class ChainStatus(StrEnum):
@@ -245,7 +245,7 @@ class ChainRun:
         return cls(
             chain_id=data["chain_id"],
             definition=ChainDefinition.model_validate(data["definition"]),
-            origin=action_from_json(data["origin"]),
+            origin=Action.from_json(data["origin"]),
             matched_rule=data["matched_rule"],
             status=data["status"],
             started_at=parse_ts(data["started_at"]),
@@ -268,26 +268,6 @@ class ChainRun:
             cancelled_by=data["cancelled_by"],
             history=tuple(data["history"]),
         )
-
-
-def action_from_json(data: dict[str, Any]) -> Action:
-    """The inverse of ``Action.to_json``."""
-    return Action(
-        id=data["id"],
-        namespace=data["namespace"],
-        tenant=data["tenant"],
-        provider=data["provider"],
-        action_type=data["action_type"],
-        payload=data["payload"],
-        dedup_key=data["dedup_key"],
-        metadata=dict(data["metadata"]),
-        status=data["status"],
-        fingerprint=data["fingerprint"],
-        starts_at=_parse(data["starts_at"]),
-        ends_at=_parse(data["ends_at"]),
-        created_at=_parse(data["created_at"]),
-        trace_context=dict(data["trace_context"]),
-    )
 
 
 def _ts(value: datetime | None) -> str | None:

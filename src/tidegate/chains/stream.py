@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from tidegate.chains.events import TERMINAL_ENTRIES
 from tidegate.chains.watch import ExecutionWatch
 from tidegate.errors import BackendUnavailable
 from tidegate.model.json import JsonValue
 
 __all__ = [
-    "TERMINAL_ENTRY_TYPES",
     "End",
     "EndReason",
     "HistoryFollower",
@@ -37,8 +37,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: History entry types that end a run (stream.md §2.3).
-TERMINAL_ENTRY_TYPES = frozenset({"completed", "failed", "cancelled", "timed_out"})
 #: Longest time between two reads of a run nobody announced a change of (cross-instance safety net).
 POLL_SECONDS = 1.0
 #: How long the history may stay unreadable before the stream ends with ``unavailable`` (§2.5).
@@ -215,7 +213,7 @@ class HistoryFollower:
             seq = entry.get("seq")
             if not isinstance(seq, int):
                 continue
-            is_terminal = entry.get("type") in TERMINAL_ENTRY_TYPES
+            is_terminal = entry.get("type") in TERMINAL_ENTRIES
             if seq > self._cursor:
                 self._pending.append(entry)
                 self._cursor = seq

@@ -382,9 +382,7 @@ class AsyncClient:
         offset: int | None = None,
     ) -> Page[AuditRecord]:
         """Audit records, newest first; ``from_``/``to`` bound ``dispatched_at`` (inclusive)."""
-        filters = dict(locals())
-        del filters["self"]
-        return await self._send(calls.audit(filters))
+        return await self._send(calls.audit(calls.filters(locals())))
 
     async def audit_record(self, action_id: str) -> AuditRecord:
         """The newest record for the action (an approved action's execution, not its hold)."""
@@ -402,9 +400,7 @@ class AsyncClient:
         limit: int | None = None,
         offset: int | None = None,
     ) -> Page[EventState]:
-        filters = dict(locals())
-        del filters["self"]
-        return await self._send(calls.events(filters))
+        return await self._send(calls.events(calls.filters(locals())))
 
     async def event(self, fingerprint: str, *, namespace: str, tenant: str) -> EventState:
         return await self._send(calls.event(fingerprint, namespace, tenant))
@@ -426,9 +422,7 @@ class AsyncClient:
         offset: int | None = None,
     ) -> Page[Approval]:
         """Pending approvals by default; ``status="all"`` lists every one."""
-        filters = dict(locals())
-        del filters["self"]
-        return await self._send(calls.approvals(filters))
+        return await self._send(calls.approvals(calls.filters(locals())))
 
     async def approval(
         self,
@@ -485,9 +479,7 @@ class AsyncClient:
         limit: int | None = None,
         offset: int | None = None,
     ) -> Page[GroupSummary]:
-        filters = dict(locals())
-        del filters["self"]
-        return await self._send(calls.groups(filters))
+        return await self._send(calls.groups(calls.filters(locals())))
 
     async def group(self, group_key: str) -> GroupDetail:
         return await self._send(calls.group(group_key))
@@ -508,9 +500,7 @@ class AsyncClient:
         limit: int | None = None,
         offset: int | None = None,
     ) -> Page[ChainSummary]:
-        filters = dict(locals())
-        del filters["self"]
-        return await self._send(calls.chains(filters))
+        return await self._send(calls.chains(calls.filters(locals())))
 
     async def chain(
         self, chain_id: str, *, namespace: str | None = None, tenant: str | None = None
@@ -584,9 +574,7 @@ class AsyncClient:
         limit: int | None = None,
         offset: int | None = None,
     ) -> Page[Recurring]:
-        filters = dict(locals())
-        del filters["self"]
-        return await self._send(calls.recurring_actions(filters))
+        return await self._send(calls.recurring_actions(calls.filters(locals())))
 
     async def recurring(self, recurring_id: str, *, namespace: str, tenant: str) -> Recurring:
         return await self._send(calls.recurring(recurring_id, namespace, tenant))
@@ -609,10 +597,11 @@ class AsyncClient:
 
     async def login(self, username: str, password: str) -> LoginToken:
         """Log in and use the token for every later request."""
-        response = await self._request(calls.login(username, password))
+        call = calls.login(username, password)
+        response = await self._request(call)
         if not response.is_success:
             raise error_from_response(response, response.content)
-        token = calls.login(username, password).read(response)
+        token = call.read(response)
         self._credentials.token = token.token
         return token
 

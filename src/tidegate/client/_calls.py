@@ -85,6 +85,11 @@ def params(**values: object) -> Params:
     return out
 
 
+def filters(scope: Mapping[str, object]) -> dict[str, object]:
+    """A list method's keyword arguments (its ``locals()``) as the filters of its call."""
+    return {name: value for name, value in scope.items() if name != "self"}
+
+
 def action_body(action: ActionLike) -> Any:
     if isinstance(action, ActionRequest):
         return action.model_dump(mode="json")

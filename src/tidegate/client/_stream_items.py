@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, get_args
 
 import orjson
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from tidegate.api.chain_schemas import ChainSummary, HistoryEntry
+from tidegate.api.chain_schemas import ChainSummary, EntryType, HistoryEntry
 from tidegate.client._errors import ProtocolError
 from tidegate.client._outcomes import STREAM_TAGS, DispatchResult, ErrorInfo, parse_dispatch, parse_error_info
 from tidegate.client._sse import Frame
@@ -40,21 +40,7 @@ log = logging.getLogger(__name__)
 
 _ENVELOPE = frozenset({"id", "timestamp", "type", "namespace", "tenant", "action_type", "action_id"})
 #: History entry types (stream.md §2.3): on a followed dispatch stream, frames with these names are entries.
-ENTRY_TYPES = frozenset(
-    {
-        "initiated",
-        "processing",
-        "step_start",
-        "step_retrying",
-        "step_complete",
-        "step_failed",
-        "step_skipped",
-        "completed",
-        "failed",
-        "cancelled",
-        "timed_out",
-    }
-)
+ENTRY_TYPES = frozenset(get_args(EntryType))
 
 
 @dataclass(frozen=True, slots=True)

@@ -384,9 +384,7 @@ class Client:
         offset: int | None = None,
     ) -> Page[AuditRecord]:
         """Audit records, newest first; ``from_``/``to`` bound ``dispatched_at`` (inclusive)."""
-        filters = dict(locals())
-        del filters["self"]
-        return self._send(calls.audit(filters))
+        return self._send(calls.audit(calls.filters(locals())))
 
     def audit_record(self, action_id: str) -> AuditRecord:
         """The newest record for the action (an approved action's execution, not its hold)."""
@@ -404,9 +402,7 @@ class Client:
         limit: int | None = None,
         offset: int | None = None,
     ) -> Page[EventState]:
-        filters = dict(locals())
-        del filters["self"]
-        return self._send(calls.events(filters))
+        return self._send(calls.events(calls.filters(locals())))
 
     def event(self, fingerprint: str, *, namespace: str, tenant: str) -> EventState:
         return self._send(calls.event(fingerprint, namespace, tenant))
@@ -428,9 +424,7 @@ class Client:
         offset: int | None = None,
     ) -> Page[Approval]:
         """Pending approvals by default; ``status="all"`` lists every one."""
-        filters = dict(locals())
-        del filters["self"]
-        return self._send(calls.approvals(filters))
+        return self._send(calls.approvals(calls.filters(locals())))
 
     def approval(
         self,
@@ -487,9 +481,7 @@ class Client:
         limit: int | None = None,
         offset: int | None = None,
     ) -> Page[GroupSummary]:
-        filters = dict(locals())
-        del filters["self"]
-        return self._send(calls.groups(filters))
+        return self._send(calls.groups(calls.filters(locals())))
 
     def group(self, group_key: str) -> GroupDetail:
         return self._send(calls.group(group_key))
@@ -510,9 +502,7 @@ class Client:
         limit: int | None = None,
         offset: int | None = None,
     ) -> Page[ChainSummary]:
-        filters = dict(locals())
-        del filters["self"]
-        return self._send(calls.chains(filters))
+        return self._send(calls.chains(calls.filters(locals())))
 
     def chain(self, chain_id: str, *, namespace: str | None = None, tenant: str | None = None) -> ChainDetail:
         return self._send(calls.chain(chain_id, namespace, tenant))
@@ -584,9 +574,7 @@ class Client:
         limit: int | None = None,
         offset: int | None = None,
     ) -> Page[Recurring]:
-        filters = dict(locals())
-        del filters["self"]
-        return self._send(calls.recurring_actions(filters))
+        return self._send(calls.recurring_actions(calls.filters(locals())))
 
     def recurring(self, recurring_id: str, *, namespace: str, tenant: str) -> Recurring:
         return self._send(calls.recurring(recurring_id, namespace, tenant))
@@ -609,10 +597,11 @@ class Client:
 
     def login(self, username: str, password: str) -> LoginToken:
         """Log in and use the token for every later request."""
-        response = self._request(calls.login(username, password))
+        call = calls.login(username, password)
+        response = self._request(call)
         if not response.is_success:
             raise error_from_response(response, response.content)
-        token = calls.login(username, password).read(response)
+        token = call.read(response)
         self._credentials.token = token.token
         return token
 

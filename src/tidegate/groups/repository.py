@@ -11,13 +11,11 @@ from dataclasses import dataclass
 
 from tidegate.groups.record import Group
 from tidegate.store import keys
-from tidegate.store.base import StateStore
+from tidegate.store.base import StateStore, scan_values
 
 __all__ = ["GroupRepository", "Stored"]
 
 log = logging.getLogger(__name__)
-
-_SCAN_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +53,8 @@ class GroupRepository:
 
     async def scan(self) -> list[Group]:
         """Every live group, of every tenant (the list endpoint filters and orders them)."""
-        groups: list[Group] = []
-        cursor: str | None = None
-        while True:
-            page = await self._store.scan(keys.groups_prefix(), cursor, _SCAN_PAGE)
-            groups.extend(group for _, value in page.items if (group := _decode(value)) is not None)
-            cursor = page.cursor
-            if cursor is None:
-                return groups
+        values = scan_values(self._store, keys.groups_prefix())
+        return [group async for value in values if (group := _decode(value)) is not None]
 
 
 def _decode(value: bytes) -> Group | None:

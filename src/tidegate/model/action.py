@@ -142,6 +142,31 @@ class Action:
             "trace_context": dict(self.trace_context),
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Action:
+        """Inverse of ``to_json``, for the copies stores keep (approvals, chain runs); the optional keys
+        may be absent."""
+        return cls(
+            id=data["id"],
+            namespace=data["namespace"],
+            tenant=data["tenant"],
+            provider=data["provider"],
+            action_type=data["action_type"],
+            payload=data.get("payload"),
+            dedup_key=data.get("dedup_key"),
+            metadata=dict(data.get("metadata") or {}),
+            status=data.get("status"),
+            fingerprint=data.get("fingerprint"),
+            starts_at=_parse(data.get("starts_at")),
+            ends_at=_parse(data.get("ends_at")),
+            created_at=_parse(data.get("created_at")),
+            trace_context=dict(data.get("trace_context") or {}),
+        )
+
 
 def _ts(value: datetime | None) -> str | None:
     return None if value is None else format_ts(value)
+
+
+def _parse(value: str | None) -> datetime | None:
+    return None if value is None else parse_ts(value)

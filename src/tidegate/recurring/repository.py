@@ -7,13 +7,11 @@ from dataclasses import dataclass
 
 from tidegate.recurring.record import RecurringAction
 from tidegate.store import keys
-from tidegate.store.base import StateStore
+from tidegate.store.base import StateStore, scan_values
 
 __all__ = ["RecurringRepository", "Stored"]
 
 log = logging.getLogger(__name__)
-
-_SCAN_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +47,8 @@ class RecurringRepository:
 
     async def scan(self) -> list[RecurringAction]:
         """Every recurring action of every tenant (callers filter and order)."""
-        found: list[RecurringAction] = []
-        cursor: str | None = None
-        while True:
-            page = await self._store.scan(keys.recurring_prefix(), cursor, _SCAN_PAGE)
-            found.extend(action for _, value in page.items if (action := _decode(value)) is not None)
-            cursor = page.cursor
-            if cursor is None:
-                return found
+        values = scan_values(self._store, keys.recurring_prefix())
+        return [action async for value in values if (action := _decode(value)) is not None]
 
 
 def _decode(value: bytes) -> RecurringAction | None:

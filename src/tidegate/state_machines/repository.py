@@ -9,13 +9,11 @@ import logging
 
 from tidegate.state_machines.record import EventRecord
 from tidegate.store import keys
-from tidegate.store.base import StateStore
+from tidegate.store.base import StateStore, scan_values
 
 __all__ = ["EventStates"]
 
 log = logging.getLogger(__name__)
-
-_SCAN_PAGE = 500
 
 
 class EventStates:
@@ -48,16 +46,11 @@ class EventStates:
         since keys are ordered namespace first."""
         prefix = keys.event_states(namespace, tenant if namespace is not None else None)
         records: list[EventRecord] = []
-        cursor: str | None = None
-        while True:
-            page = await self._store.scan(prefix, cursor, _SCAN_PAGE)
-            for _, value in page.items:
-                record = _decode(value)
-                if record is not None and (tenant is None or record.tenant == tenant):
-                    records.append(record)
-            cursor = page.cursor
-            if cursor is None:
-                return records
+        async for value in scan_values(self._store, prefix):
+            record = _decode(value)
+            if record is not None and (tenant is None or record.tenant == tenant):
+                records.append(record)
+        return records
 
 
 def _decode(value: bytes) -> EventRecord | None:

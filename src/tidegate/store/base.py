@@ -8,11 +8,12 @@ backend, and raises ``BackendUnavailable`` (never a driver error) when the backe
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-__all__ = ["ScanPage", "StateStore", "Versioned"]
+__all__ = ["ScanPage", "StateStore", "Versioned", "scan_values"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +84,15 @@ class StateStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def scan_values(store: StateStore, prefix: str, page_size: int = 500) -> AsyncIterator[bytes]:
+    """Every live value under ``prefix``, in key order, read a page at a time."""
+    cursor: str | None = None
+    while True:
+        page = await store.scan(prefix, cursor, page_size)
+        for _, value in page.items:
+            yield value
+        cursor = page.cursor
+        if cursor is None:
+            return

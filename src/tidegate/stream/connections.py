@@ -6,10 +6,12 @@ after three missed renewals) can replace ``LocalConnectionSlots`` without touchi
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass
 from typing import Protocol
 
+from tidegate.errors import TooManyConnections
 from tidegate.model.caller import AuthMethod, Caller
 from tidegate.stream.grants import WILDCARD
 
@@ -20,6 +22,8 @@ __all__ = [
     "LocalConnectionSlots",
     "Slot",
     "connection_bucket",
+    "release_slot",
+    "take_slot",
 ]
 
 #: The shared ``anonymous`` bucket (auth disabled, no tenant filter) holds this many per-tenant limits.
@@ -135,3 +139,17 @@ class LocalConnectionSlots:
 
     async def close(self) -> None:
         """Nothing outlives the process: the counts simply go with it."""
+
+
+async def take_slot(slots: ConnectionSlots, bucket: Bucket) -> Slot:
+    """A slot of ``bucket`` for a stream about to open; TooManyConnections (429) when the bucket is full,
+    BackendUnavailable (503) when the store holding the slots does not answer."""
+    slot = await slots.acquire(bucket)
+    if slot is None:
+        raise TooManyConnections("too many open stream connections; retry later")
+    return slot
+
+
+async def release_slot(slots: ConnectionSlots, slot: Slot) -> None:
+    """Free the slot even when the stream's task is being cancelled (a shared store needs an await)."""
+    await asyncio.shield(slots.release(slot))

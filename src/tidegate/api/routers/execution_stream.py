@@ -11,8 +11,7 @@ chain id, and the definitions route must win for a definition named ``events``."
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
@@ -20,14 +19,13 @@ from starlette.responses import Response
 
 from tidegate.api.deps import authorize, services_of
 from tidegate.api.execution_frames import ExecutionFrames
-from tidegate.api.openapi import AUTH_ERRORS, PROTECTED, responses
-from tidegate.api.params import stream_timeout
+from tidegate.api.openapi import AUTH_ERRORS, PROTECTED, query_param, responses
+from tidegate.api.params import last_event_id, stream_timeout
 from tidegate.api.sse import sse_response
 from tidegate.chains.stream import HistoryFollower, RunView
-from tidegate.errors import InvalidInput, NotFound, StreamingDisabled, TooManyConnections
+from tidegate.errors import InvalidInput, NotFound, StreamingDisabled
 from tidegate.model.caller import Caller
-from tidegate.services import Services
-from tidegate.stream.connections import Bucket, Slot
+from tidegate.stream.connections import Bucket, release_slot, take_slot
 from tidegate.stream.frames import HEARTBEAT
 from tidegate.stream.grants import caller_covers
 
@@ -41,19 +39,15 @@ _MAX_SEQ_DIGITS = 18
 _PAST_EVERYTHING = 10**_MAX_SEQ_DIGITS
 
 
-def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
-
-
 _PARAMETERS = [
-    _query(
+    query_param(
         "timeout",
         "Seconds after which the stream ends with `done` (reason `timeout`) if the run has not ended",
         {"type": "number", "minimum": 1, "maximum": 3600, "default": 300},
     ),
-    _query("namespace", "If given, must be the run's namespace (else 404)", {"type": "string"}),
-    _query("tenant", "If given, must be the run's tenant (else 404)", {"type": "string"}),
-    _query("last_event_id", "Read only when the `Last-Event-ID` header is absent", {"type": "string"}),
+    query_param("namespace", "If given, must be the run's namespace (else 404)", {"type": "string"}),
+    query_param("tenant", "If given, must be the run's tenant (else 404)", {"type": "string"}),
+    query_param("last_event_id", "Read only when the `Last-Event-ID` header is absent", {"type": "string"}),
     {
         "name": "Last-Event-ID",
         "in": "header",
@@ -124,9 +118,7 @@ async def _open(request: Request, caller: Caller, chain_id: str) -> Response:
     if run is None or not _matches(request, caller, run):
         raise NotFound(f"chain not found: {chain_id}")  # the wording of the other chain endpoints
     bucket = Bucket(f"tenant:{run.tenant}", settings.server.max_sse_connections_per_tenant)
-    slot = await services.connections.acquire(bucket)  # BackendUnavailable: 503
-    if slot is None:
-        raise TooManyConnections("too many open stream connections; retry later")
+    slot = await take_slot(services.connections, bucket)
     try:
         follower = HistoryFollower(
             services.chains.repository,
@@ -137,14 +129,14 @@ async def _open(request: Request, caller: Caller, chain_id: str) -> Response:
             run=run,
         )
     except BaseException:
-        await _release(services, slot)
+        await release_slot(services.connections, slot)
         raise
     uncount = services.metrics.stream_opened()
 
     async def close() -> None:
         follower.close()
         uncount()
-        await _release(services, slot)
+        await release_slot(services.connections, slot)
 
     return sse_response(
         ExecutionFrames(follower),
@@ -158,11 +150,8 @@ def last_seq(request: Request) -> int:
     """``Last-Event-ID`` (else the ``last_event_id`` query value): the last ``seq`` received, 0 if none.
 
     Anything but ASCII digits (after trimming) is a 400 ``bad_request`` (§2.1); empty counts as absent."""
-    value = request.headers.get("last-event-id")
+    value = last_event_id(request)
     if value is None:
-        value = request.query_params.get("last_event_id")
-    value = (value or "").strip()
-    if not value:
         return 0
     if not (value.isascii() and value.isdigit()):
         raise InvalidInput("Last-Event-ID must be a non-negative integer (the last seq received)")
@@ -177,8 +166,3 @@ def _matches(request: Request, caller: Caller, run: RunView) -> bool:
         if wanted and wanted != actual:
             return False
     return caller_covers(caller, run.tenant, run.namespace)
-
-
-async def _release(services: Services, slot: Slot) -> None:
-    """Free the slot even when the stream's task is being cancelled (a shared store needs an await)."""
-    await asyncio.shield(services.connections.release(slot))

@@ -8,21 +8,22 @@ filter is a 400 ``invalid_filter`` rather than a 422; the parameters are documen
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
 from tidegate.api.deps import authorize, services_of
-from tidegate.api.openapi import AUTH_ERRORS, PROTECTED, responses
+from tidegate.api.openapi import AUTH_ERRORS, PROTECTED, query_param, responses
+from tidegate.api.params import last_event_id
 from tidegate.api.sse import sse_response
-from tidegate.errors import BackendUnavailable, Forbidden, StreamingDisabled, TooManyConnections
+from tidegate.errors import BackendUnavailable, Forbidden, StreamingDisabled
 from tidegate.model.caller import Caller
 from tidegate.model.event import EventType
 from tidegate.model.outcome import OUTCOME_CATEGORIES
 from tidegate.services import Services
-from tidegate.stream.connections import Slot, connection_bucket
+from tidegate.stream.connections import connection_bucket, release_slot, take_slot
 from tidegate.stream.filters import StreamFilter
 from tidegate.stream.frames import PING
 from tidegate.stream.grants import caller_covers
@@ -37,26 +38,24 @@ _PROBE_SECONDS = 2.0
 _IDENTIFIER = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,256}$"}
 
 
-def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
-
-
 _PARAMETERS = [
-    _query("namespace", "Only events of this namespace", _IDENTIFIER),
-    _query("action_type", "Only events of this action type (events without one are dropped)", _IDENTIFIER),
-    _query(
+    query_param("namespace", "Only events of this namespace", _IDENTIFIER),
+    query_param(
+        "action_type", "Only events of this action type (events without one are dropped)", _IDENTIFIER
+    ),
+    query_param(
         "outcome",
         "Only `action_dispatched` events of this outcome category",
         {"type": "string", "enum": list(OUTCOME_CATEGORIES)},
     ),
-    _query(
+    query_param(
         "event_type", "Only events of this type", {"type": "string", "enum": [t.value for t in EventType]}
     ),
-    _query("tenant", "Only events of this tenant; 403 unless a grant covers it", _IDENTIFIER),
-    _query("chain_id", "Only chain events of this chain", {"type": "string"}),
-    _query("group_id", "Only group events of this group", {"type": "string"}),
-    _query("action_id", "Only events of this action", {"type": "string"}),
-    _query("last_event_id", "Read only when the `Last-Event-ID` header is absent", {"type": "string"}),
+    query_param("tenant", "Only events of this tenant; 403 unless a grant covers it", _IDENTIFIER),
+    query_param("chain_id", "Only chain events of this chain", {"type": "string"}),
+    query_param("group_id", "Only group events of this group", {"type": "string"}),
+    query_param("action_id", "Only events of this action", {"type": "string"}),
+    query_param("last_event_id", "Read only when the `Last-Event-ID` header is absent", {"type": "string"}),
     {
         "name": "Last-Event-ID",
         "in": "header",
@@ -103,36 +102,25 @@ async def stream(request: Request, caller: Annotated[Caller, Depends(authorize)]
             raise Forbidden("the tenant filter is not covered by the caller's grants")
     stream_filter = StreamFilter.parse(params)
     bucket = connection_bucket(caller, stream_filter.tenant, settings.server.max_sse_connections_per_tenant)
-    slot = await services.connections.acquire(bucket)
-    if slot is None:
-        raise TooManyConnections("too many open stream connections; retry later")
+    slot = await take_slot(services.connections, bucket)
     try:
         await _probe_event_log(services)
         subscription = services.broadcaster.subscribe(
-            caller, stream_filter, settings.stream.queue_size, _last_event_id(request)
+            caller, stream_filter, settings.stream.queue_size, last_event_id(request)
         )
     except BaseException:
-        await services.connections.release(slot)
+        await release_slot(services.connections, slot)
         raise
     uncount = services.metrics.stream_opened()
 
     async def close() -> None:
         subscription.close()
         uncount()
-        await _release(services, slot)
+        await release_slot(services.connections, slot)
 
     return sse_response(
         subscription, keep_alive=settings.stream.keep_alive_seconds, comment=PING, on_close=close
     )
-
-
-def _last_event_id(request: Request) -> str | None:
-    """The header, else the ``last_event_id`` query parameter (§1.1); empty means live only."""
-    value = request.headers.get("last-event-id")
-    if value is None:
-        value = request.query_params.get("last_event_id")
-    value = (value or "").strip()
-    return value or None
 
 
 async def _probe_event_log(services: Services) -> None:
@@ -141,8 +129,3 @@ async def _probe_event_log(services: Services) -> None:
             await services.events.ping()
     except (TimeoutError, OSError) as exc:
         raise BackendUnavailable("the event log is unavailable") from exc
-
-
-async def _release(services: Services, slot: Slot) -> None:
-    """Free the slot even when the stream's task is being cancelled (a shared store needs an await)."""
-    await asyncio.shield(services.connections.release(slot))
