@@ -22,7 +22,8 @@ class AuditSettingsLike(Protocol):
 
     ``redact_fields``, ``redact_placeholder`` and ``store_payload`` shape the record before it reaches
     the store (``audit/redact.py``); ``retention_days`` sets its ``expires_at``. The group commit needs no
-    ``batch_delay_ms``: a record never waits for more than the commit in progress (``_group_commit.py``)."""
+    ``batch_delay_ms``: a record never waits for more than the commit in progress
+    (``tidegate.group_commit``)."""
 
     @property
     def enabled(self) -> bool: ...

@@ -5,7 +5,7 @@ payload round-trips exactly, even one jsonb would refuse). Each filter has an in
 ``(dispatched_at, id)``, which serves the match and the newest-first order together; ``dispatched_at``
 alone, ``action_id`` (get) and ``expires_at`` (retention) have theirs (``postgres/schema.py``).
 
-A batch of the group commit (``_group_commit.py``) is one ``INSERT ... SELECT FROM unnest(...)``: one
+A batch of the group commit (``tidegate.group_commit``) is one ``INSERT ... SELECT FROM unnest(...)``: one
 statement, so one round trip and one implicit transaction, however many records it holds; a batch of one
 (every sequential dispatch) is a plain ``INSERT ... VALUES``, cheaper to encode and to run. ``ON CONFLICT
 (id) DO NOTHING`` stores a record id once, which also makes a batch safe to retry on a fresh connection.
@@ -20,11 +20,11 @@ from datetime import datetime
 
 import asyncpg
 
-from tidegate.audit._group_commit import GroupCommitter
 from tidegate.audit.base import AuditPage, AuditQuery
 from tidegate.audit.scope import Placeholder, scope_sql
 from tidegate.audit.spool import AuditSpool
 from tidegate.errors import BackendUnavailable
+from tidegate.group_commit import GroupCommitter
 from tidegate.model.audit import AuditRecord
 from tidegate.model.caller import Grant
 from tidegate.model.json import loads

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import aiosqlite
 
-from tidegate.audit._group_commit import GroupCommitter
 from tidegate.audit.base import AuditPage, AuditQuery
 from tidegate.audit.scope import Placeholder, scope_sql
 from tidegate.audit.spool import AuditSpool
 from tidegate.errors import BackendUnavailable
+from tidegate.group_commit import GroupCommitter
 from tidegate.model.audit import AuditRecord
 from tidegate.model.caller import Grant
 from tidegate.model.json import loads

@@ -50,8 +50,8 @@ from typing import Any
 
 import asyncpg
 
-from tidegate.audit._group_commit import GroupCommitter
 from tidegate.errors import BackendUnavailable
+from tidegate.group_commit import GroupCommitter
 from tidegate.model.event import StreamEvent
 from tidegate.postgres.migrator import migrate_pool
 from tidegate.postgres.names import TableNames

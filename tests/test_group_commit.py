@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from tidegate.audit._group_commit import GroupCommitter
 from tidegate.errors import BackendUnavailable
+from tidegate.group_commit import GroupCommitter
 
 
 class FakeDatabase:
