@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,6 @@ rules:
     condition: {field: action.action_type, eq: run_trio}
     action: {type: chain, chain: trio}
 """
-
-
-@pytest.fixture
-def target() -> Iterator[Target]:
-    remote = Target().start()
-    try:
-        yield remote
-    finally:
-        remote.stop()
 
 
 @pytest.mark.parametrize("backend", ["redis", "postgres"])

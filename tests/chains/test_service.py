@@ -5,7 +5,7 @@ the next attempt number, the per-process step cap, retention, and the first step
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,15 +31,6 @@ rules:
     condition: {field: action.action_type, eq: run_two}
     action: {type: chain, chain: two}
 """
-
-
-@pytest.fixture
-def target() -> Iterator[Target]:
-    remote = Target().start()
-    try:
-        yield remote
-    finally:
-        remote.stop()
 
 
 @pytest.fixture
