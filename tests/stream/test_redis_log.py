@@ -304,3 +304,22 @@ async def test_the_append_send_works_without_redis_py_internals(site: LogSite) -
             await client.connection_pool.release(conn)
     finally:
         await client.aclose()
+
+
+async def test_appends_beyond_the_pool_size_all_get_a_connection_in_turn(
+    site: LogSite, clock: ManualClock
+) -> None:
+    """More appenders than connections, each appending back to back: the connection kept between
+    appends goes back to the pool while others queue for one, so no appender starves until its
+    timeout (it did: the kept connection passed from append to append and the queue never moved)."""
+    log = await site.open(max_events=10_000, pool_size=3, operation_timeout=0.2)
+    seen = Seen(log)
+
+    async def appender() -> None:
+        for _ in range(300):
+            await log.append(batch(1, clock))
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(12):
+            group.create_task(appender())
+    await eventually(lambda: len(seen.ids) == 3600)

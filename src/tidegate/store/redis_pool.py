@@ -36,6 +36,12 @@ class FairConnectionPool(BlockingConnectionPool):
         self._permits = asyncio.Semaphore(self.max_connections)
         self._permitted: set[AbstractConnection] = set()
 
+    @property
+    def contended(self) -> bool:
+        """Every connection is out (tasks may be queued for one): a connection kept aside by its user
+        should go back now, or the queue waits while the keeper's next call jumps it."""
+        return self._permits.locked()
+
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
         try:
             async with asyncio.timeout(self.timeout):

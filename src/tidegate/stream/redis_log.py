@@ -27,7 +27,10 @@ Keys ``{prefix}:events:log`` (the stream), ``:ids`` (event id → entry, for ``L
   than going through the pool each time (its checkout costs about as much CPU as the round trip). Only
   with a pool of two or more, so reads never wait for it. A kept connection Redis closed meanwhile (a
   restart) fails its next append with a connection error: that append is retried once on a connection
-  from the pool, which is safe since an event already indexed is skipped.
+  from the pool, which is safe since an event already indexed is skipped. While every pooled
+  connection is out, a finished append returns its connection to the pool instead: kept connections
+  passed from one append to the next would bypass the pool's queue and starve its waiters until they
+  time out.
 - **Retention**: besides the approximate trim on append, the tail trims exactly by count and by age
   (MINID on the appenders' clock) every ``trim_interval`` seconds; ``trim`` does it on demand."""
 
@@ -278,7 +281,7 @@ class RedisEventLog:
             await conn.disconnect(nowait=True)  # its state is unknown: never reuse it
             raise
         finally:
-            if keep and self._keep and self._kept is None and not self._closed:
+            if keep and self._keep and self._kept is None and not self._closed and not self._pool.contended:
                 self._kept = conn
             else:
                 await self._pool.release(conn)
@@ -359,6 +362,8 @@ class RedisEventLog:
                 delay = _FIRST_RETRY
                 continue
             except BackendUnavailable as exc:
+                if self._closed:
+                    return  # close() disconnected the XREAD under it: not an outage
                 if not self._down:
                     self._down = True
                     log.warning("event log (redis) unavailable, live delivery paused: %s", exc.message)
