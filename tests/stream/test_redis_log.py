@@ -237,6 +237,44 @@ async def test_a_busy_appender_wakes_its_tail_once_per_linger_not_once_per_appen
     assert reads <= 3  # the blocked read woken by the first append, then the linger
 
 
+async def test_a_busy_appender_does_not_read_back_its_own_entries(site: LogSite, clock: ManualClock) -> None:
+    """While this process keeps appending, its tail waits rather than read back (and parse) the entries
+    its appends handed over: they find other instances' entries themselves."""
+    log = await site.open(linger_seconds=0.05)
+    assert isinstance(log, RedisEventLog)
+    read_back = 0
+    xread = log._tail_client.xread
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal read_back
+        reply = await xread(*args, **kwargs)
+        read_back += sum(len(entries) for _, entries in reply or ())
+        return reply
+
+    log._tail_client.xread = counted  # type: ignore[method-assign]
+    seen = Seen(log)
+    events = batch(150, clock)
+    for event in events:  # about 0.3 s of appends, six lingers
+        await log.append([event])
+        await asyncio.sleep(0.002)
+    assert seen.items == of(events)
+    assert read_back <= 3  # the blocked read woken by the first append; then nothing until quiet
+
+
+async def test_another_instance_entry_after_the_last_own_append_arrives_after_a_linger(
+    site: LogSite, clock: ManualClock
+) -> None:
+    mine = await site.open(linger_seconds=0.2)
+    other = await site.open()
+    seen = Seen(mine)
+    own, theirs = batch(3, clock), batch(1, clock)
+    for event in own:
+        await mine.append([event])
+    await other.append(theirs)  # nothing of mine follows it: the tail reads it once mine is quiet
+    await eventually(lambda: len(seen.ids) == 4, within=5.0)
+    assert seen.items == of(own + theirs)
+
+
 async def test_entries_of_other_appenders_keep_their_place_between_own_entries(
     site: LogSite, clock: ManualClock
 ) -> None:

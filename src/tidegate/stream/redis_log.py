@@ -17,9 +17,11 @@ Keys ``{prefix}:events:log`` (the stream), ``:ids`` (event id → entry, for ``L
   connection and hands entries to the listeners in order, so every instance delivers one order. An
   append whose first entry directly follows the last delivered one (the script returns its predecessor)
   hands its own entries over at once: same order, and no XREAD needed to deliver them. An XREAD that
-  brings only this process's entries makes the tail wait ``_LINGER`` before blocking again (an append
-  that finds the tail behind cuts the wait short), so a busy appender wakes it once per linger, not
-  once per append; only other instances' entries can wait that long. While Redis is unreachable the
+  brings only this process's entries makes the tail wait until the process has not appended for
+  ``_LINGER`` before blocking again: meanwhile each append finds another instance's entries itself (its
+  predecessor is not the last delivered entry) and wakes the tail, so a busy appender neither wakes
+  its tail nor has it read back and parse its own entries; only other instances' entries appended
+  after its last append can wait a linger. While Redis is unreachable the
   task retries with backoff and live streams stay open; on recovery it continues after the last
   delivered entry, announcing a gap first when that entry's successors were evicted meanwhile or the
   stream came back empty.
@@ -39,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -77,8 +80,9 @@ _RECENT_IDS = 10_000
 #: Backoff of the tail while Redis does not answer: first and longest wait.
 _FIRST_RETRY, _MAX_RETRY = 0.05, 2.0
 _NONE = "0-0"  # the id before every entry
-#: How long the tail waits before its next XREAD after one that brought only entries this process had
-#: already handed over: the longest another instance's entry waits while this one keeps appending.
+#: How long this process must not have appended before the tail reads again after an XREAD that brought
+#: only entries it had already handed over: the longest another instance's entry waits after this one's
+#: last append (while it keeps appending, its appends find such entries themselves).
 _LINGER = 0.005
 
 
@@ -153,6 +157,7 @@ class RedisEventLog:
         self._down = False
         self._resyncing = False  # the tail checks the stream after a failure: no hand-over meanwhile
         self._behind = asyncio.Event()  # an append found entries the tail has not delivered yet
+        self._appended_at = 0.0  # time.monotonic() of this process's latest append handed over
         self._appending: set[bytes] = set()  # event ids of this process's appends in flight
         self._kept: AbstractConnection | None = None  # the append connection kept at hand
         self._keep = pool_size > 1
@@ -190,6 +195,7 @@ class RedisEventLog:
         finally:
             self._appending.difference_update(own)
         before, *idents = _text(reply).split(" ")
+        self._appended_at = time.monotonic()
         self._hand_over(before, idents, own, data, events)
 
     async def read_after(self, last_event_id: str | None, limit: int) -> ReplayPage:
@@ -348,10 +354,8 @@ class RedisEventLog:
                     resync = False
                 raw = await self._xread()
                 self._resyncing = False
-                if self._deliver(raw) == 0 and raw and not self._behind.is_set():
-                    with contextlib.suppress(TimeoutError):  # woken by entries already handed over
-                        async with asyncio.timeout(self._linger):
-                            await self._behind.wait()
+                if self._deliver(raw) == 0 and raw:  # woken by entries already handed over
+                    await self._linger_while_appending()
                 self._behind.clear()
                 if self._down:
                     self._down = False
@@ -372,6 +376,21 @@ class RedisEventLog:
             resync = self._resyncing = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_RETRY)
+
+    async def _linger_while_appending(self) -> None:
+        """Wait until this process has not appended for a linger, or an append found the tail behind.
+
+        While it keeps appending, each append finds another instance's entries itself (its predecessor
+        is not the last delivered entry: ``_hand_over`` sets ``_behind``), so an XREAD meanwhile would
+        only bring back, and parse, entries already handed over."""
+        behind = self._behind
+        while not behind.is_set():
+            remaining = self._appended_at + self._linger - time.monotonic()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await behind.wait()
 
     async def _xread(self) -> list[_RawEntry]:
         streams: dict[Any, Any] = {self._keys[0]: self._delivered}
