@@ -20,6 +20,7 @@ SECRETS = {
     "header": "Bearer header-token",
     "redis": "redis-password",
     "pg": "pg-password",
+    "endpoint_token": "endpoint-query-token",
 }
 
 
@@ -32,7 +33,11 @@ def secret_settings() -> Settings:
         },
         "auth": {"jwt_secret": SECRETS["jwt"]},
         "approvals": {"keys": [{"kid": "k1", "secret": SECRETS["approval"]}]},
-        "embedding": {"provider": "openai", "api_key": SECRETS["api_key"]},
+        "embedding": {
+            "provider": "openai",
+            "api_key": SECRETS["api_key"],
+            "endpoint": f"https://llm.example.com/embed?api-key={SECRETS['endpoint_token']}&v=2",
+        },
         "providers": [
             {
                 "name": "mail",
@@ -65,6 +70,7 @@ def test_secrets_are_masked(fmt: str) -> None:
     assert data["auth"]["jwt_secret"] == MASK
     assert data["approvals"]["keys"] == [{"kid": "k1", "secret": MASK}]
     assert data["embedding"]["api_key"] == MASK
+    assert data["embedding"]["endpoint"] == f"https://llm.example.com/embed?api-key={MASK}&v=2"
     mail, slack, hook = data["providers"]
     assert (mail["password"], mail["username"], mail["from"]) == (MASK, "u", "a@b.example")
     assert slack["webhook_url"] == MASK
@@ -91,6 +97,10 @@ def test_every_section_is_shown_with_resolved_paths() -> None:
         ("postgresql://user:p@ss@host/db", f"postgresql://user:{MASK}@host/db"),
         ("https://user@host/path", "https://user@host/path"),
         ("https://host/path?x=a:b@c", "https://host/path?x=a:b@c"),
+        ("https://host/v1?api_key=s3cr3t&model=m", f"https://host/v1?api_key={MASK}&model=m"),
+        ("https://host/?access_token=t&sig=x#top", f"https://host/?access_token={MASK}&sig={MASK}#top"),
+        ("https://u:p@host/?Token=t&flag&key=", f"https://u:{MASK}@host/?Token={MASK}&flag&key="),
+        ("postgresql://u@host/db?sslmode=require", "postgresql://u@host/db?sslmode=require"),
         ("not a url", "not a url"),
         ("", ""),
     ],

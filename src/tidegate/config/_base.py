@@ -102,8 +102,14 @@ Identifier = Annotated[
 ResolvedPath = Annotated[Path, Rule("must be a path"), AfterValidator(_resolve_path)]
 
 
+#: Query parameters whose value is a credential (``?api_key=...``, ``?access_token=...``, ``?sig=...``),
+#: matched by these fragments of the lowercased name.
+_SECRET_PARAMS = ("key", "token", "secret", "password", "passwd", "pwd", "auth", "sig", "credential")
+
+
 def mask_url(text: str) -> str:
-    """``scheme://user:**********@host/...``: the password of a URL replaced; anything else unchanged."""
+    """A URL with its password (``scheme://user:**********@host``) and the values of credential-like
+    query parameters (``?api_key=**********``) masked; anything else unchanged."""
     scheme, sep, rest = text.partition("://")
     if not sep:
         return text
@@ -112,12 +118,27 @@ def mask_url(text: str) -> str:
         found = rest.find(stop)
         if found != -1:
             end = min(end, found)
-    authority = rest[:end]
+    authority, tail = rest[:end], _mask_query(rest[end:])
     userinfo, at, host = authority.rpartition("@")
     if not at or ":" not in userinfo:
-        return text
+        return f"{scheme}://{authority}{tail}"
     user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:{MASK}@{host}{rest[end:]}"
+    return f"{scheme}://{user}:{MASK}@{host}{tail}"
+
+
+def _mask_query(tail: str) -> str:
+    """``tail`` (path, query, fragment) with credential-like query values masked, byte for byte otherwise."""
+    before, question, after = tail.partition("?")
+    if not question:
+        return tail
+    query, hash_, fragment = after.partition("#")
+    params = []
+    for param in query.split("&"):
+        name, equals, value = param.partition("=")
+        if equals and value and any(part in name.lower() for part in _SECRET_PARAMS):
+            param = f"{name}={MASK}"
+        params.append(param)
+    return f"{before}?{'&'.join(params)}{hash_}{fragment}"
 
 
 def check_http_url(text: str, *, schemes: tuple[str, ...] = ("http", "https"), query: bool = True) -> str:
