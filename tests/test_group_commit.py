@@ -96,6 +96,50 @@ async def test_submit_after_close_is_refused(db: FakeDatabase) -> None:
     await unstarted.close()
 
 
+async def test_enqueue_hands_the_item_to_the_writer_before_the_caller_next_waits(db: FakeDatabase) -> None:
+    committer = GroupCommitter(db.write, batch_size=8)
+    committer.start()
+    db.gate.clear()
+    committed = committer.enqueue(1)
+    await asyncio.sleep(0)  # one suspension: the writer has taken the item and started its commit
+    assert db.attempts == 1 and not committed.done()
+    db.gate.set()
+    await committed
+    assert db.batches == [[1]]
+    await committer.close()
+    with pytest.raises(BackendUnavailable, match="closed"):
+        committer.enqueue(2)  # refused at once, not when awaited
+
+
+async def test_cancelling_an_enqueued_wait_leaves_the_write_to_finish(db: FakeDatabase) -> None:
+    committer = GroupCommitter(db.write, batch_size=8)
+    committer.start()
+    db.gate.clear()
+    committer.enqueue(1).cancel()
+    db.gate.set()
+    await committer.flush()
+    assert db.batches == [[1]]
+    await committer.close()
+
+
+async def test_enqueue_in_async_mode_is_done_once_queued_or_once_there_is_room(db: FakeDatabase) -> None:
+    committer = GroupCommitter(db.write, batch_size=1, sync=False, queue_size=1)
+    committer.start()
+    db.gate.clear()
+    first = committer.enqueue(0)
+    assert first.done()
+    await asyncio.sleep(0.01)  # the writer holds item 0 in a commit
+    assert committer.enqueue(1).done()
+    blocked = committer.enqueue(2)  # the queue is full: this one waits for room
+    await asyncio.sleep(0.01)
+    assert not blocked.done()
+    db.gate.set()
+    await blocked
+    await committer.flush()
+    assert db.batches == [[0], [1], [2]]
+    await committer.close()
+
+
 async def test_close_commits_what_is_queued(db: FakeDatabase) -> None:
     committer = GroupCommitter(db.write, batch_size=2, sync=False)
     committer.start()

@@ -83,14 +83,32 @@ class GroupCommitter(Generic[T]):
         while not self._sync and len(self._queue) >= self._queue_size and self.is_running:
             self._room.clear()
             await self._room.wait()
+        done = self._push(item)
+        if done is not None:
+            await done
+
+    def enqueue(self, item: T) -> asyncio.Future[None]:
+        """``submit`` in two halves: ``item`` is queued and the writer woken before this returns, so its
+        commit goes out at the caller's next suspension, ahead of what the caller sends meanwhile;
+        awaiting the result ends like ``submit``. Raises ``BackendUnavailable`` at once when closed.
+
+        Cancelling the returned future abandons the wait, not the write (as a cancelled ``submit``)."""
+        if not self._sync and len(self._queue) >= self._queue_size:
+            return asyncio.ensure_future(self.submit(item))  # async mode, queue full: waits for room
+        done = self._push(item)
+        if done is None:
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+        return done
+
+    def _push(self, item: T) -> asyncio.Future[None] | None:
         if not self.is_running or self._closing.is_set():
             raise BackendUnavailable(f"{self._name} store is closed")
         done = asyncio.get_running_loop().create_future() if self._sync else None
         self._queue.append(_Pending(item, done))
         self._idle.clear()
         self._wakeup.set()
-        if done is not None:
-            await done
+        return done
 
     async def flush(self) -> None:
         """Wait until everything queued so far was committed (or handed to ``on_unwritten``)."""

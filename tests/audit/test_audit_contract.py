@@ -164,6 +164,14 @@ async def test_200_concurrent_appends_are_each_readable_when_they_return(audit_s
     assert (await audit_store.query(AuditQuery(limit=1000))).total == 200
 
 
+async def test_a_begun_append_is_readable_once_its_future_ends(audit_store: AuditStore) -> None:
+    records = [make_record(i / 1000) for i in range(3)]
+    committing = [audit_store.begin_append(record) for record in records]
+    await asyncio.gather(*committing)
+    for record in records:
+        assert await audit_store.get(record.action_id) == record
+
+
 async def test_purge_deletes_expired_records_in_batches(audit_store: AuditStore) -> None:
     now = T0 + timedelta(days=30, seconds=5)
     expired = [make_record(i) for i in range(5)]  # expire at T0 + 30 days + i seconds, i <= 5
@@ -198,3 +206,5 @@ async def test_ping_and_close(audit_store: AuditStore) -> None:
         await audit_store.ping()
     with pytest.raises(BackendUnavailable):
         await audit_store.append(make_record())
+    with pytest.raises(BackendUnavailable):
+        audit_store.begin_append(make_record())  # refused at once

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,6 +153,58 @@ async def test_a_refused_append_fails_the_dispatch_only_after_the_record_is_writ
     gate.set()
     with pytest.raises(BackendUnavailable):
         await record(recorder(audit, log), "a-1")
+    assert await audit.get("a-1") is not None
+
+
+class SentFirstAudit(PostgresAuditStore):
+    """A PostgreSQL audit store noting in ``order`` when its writer sends a batch."""
+
+    def __init__(self, url: str, order: list[str], names: TableNames) -> None:
+        super().__init__(url, names=names)
+        self.order = order
+
+    async def _write_batch(self, batch: list[Any]) -> None:
+        self.order.append("audit commit sent")
+        await super()._write_batch(batch)
+
+
+class NotedLog(FlakyLog):
+    def __init__(self, order: list[str]) -> None:
+        super().__init__()
+        self.order = order
+
+    async def append(self, events: Sequence[StreamEvent]) -> None:
+        self.order.append("events sent")
+        await super().append(events)
+
+
+async def test_the_audit_commit_the_slower_write_goes_out_before_the_event_append() -> None:
+    """A sequential dispatch waits for the later of the two replies: the commit, started first, ends
+    sooner than if it queued behind the append's sending."""
+    url, schema = postgres_url(), unique_schema()
+    order: list[str] = []
+    audit = SentFirstAudit(url, order, TableNames(schema=schema))
+    await audit.open()
+    try:
+        assert await record(recorder(audit, NotedLog(order)), "a-1") is False
+        assert order == ["audit commit sent", "events sent"]
+        assert await audit.get("a-1") is not None
+    finally:
+        await audit.close()
+        await drop_schema(url, schema)
+
+
+async def test_a_cancelled_dispatch_stops_waiting_but_its_record_is_still_written() -> None:
+    gate = asyncio.Event()
+    audit, log = GatedAudit(gate), NotedLog([])
+    pending = asyncio.create_task(record(recorder(audit, log), "a-1"))
+    await asyncio.sleep(0.05)
+    assert len(log.retained()) == 2 and not pending.done()  # events appended, the record still waits
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+    gate.set()
+    await asyncio.sleep(0.05)
     assert await audit.get("a-1") is not None
 
 

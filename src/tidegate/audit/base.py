@@ -5,6 +5,7 @@ into one transaction). Backends raise ``BackendUnavailable`` when the store does
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -51,6 +52,12 @@ class AuditStore(Protocol):
 
     async def append(self, record: AuditRecord) -> None:
         """Return after the record is committed; concurrent calls share one transaction."""
+        ...
+
+    def begin_append(self, record: AuditRecord) -> asyncio.Future[None]:
+        """``append`` started now: the write is under way before the caller's next suspension, and the
+        future ends as ``append`` would. Lets a caller overlap another round trip with the commit while
+        the commit, the slower, goes out first. Cancelling the future abandons the wait, not the write."""
         ...
 
     async def query(self, query: AuditQuery) -> AuditPage:

@@ -7,6 +7,7 @@ retention: ``purge`` drops expired records. Records are lost when the process en
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_left, bisect_right, insort
 from datetime import datetime
 
@@ -48,6 +49,12 @@ class MemoryAuditStore:
 
     async def open(self) -> None:
         self._closed = False
+
+    def begin_append(self, record: AuditRecord) -> asyncio.Future[None]:
+        """``append`` as a task (nothing to overlap here, but a subclass's ``append`` may wait), shielded
+        so that cancelling the wait leaves the write to finish."""
+        self._check_open()
+        return asyncio.shield(self.append(record))
 
     async def append(self, record: AuditRecord) -> None:
         """Committed on return; appending a record id again is a no-op (spool replay is idempotent)."""

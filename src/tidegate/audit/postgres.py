@@ -157,6 +157,12 @@ class PostgresAuditStore:
             raise BackendUnavailable(f"audit store ({self._where}) is not open")
         await self._committer.submit((record, _row(record)))
 
+    def begin_append(self, record: AuditRecord) -> asyncio.Future[None]:
+        """``append`` with the record queued, and the writer woken, before this returns."""
+        if not self._pool.is_open:
+            raise BackendUnavailable(f"audit store ({self._where}) is not open")
+        return self._committer.enqueue((record, _row(record)))
+
     async def flush(self) -> None:
         """Wait until every record appended so far was committed (for ``sync=False``)."""
         await self._committer.flush()

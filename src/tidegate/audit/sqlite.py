@@ -146,6 +146,12 @@ class SqliteAuditStore:
             raise BackendUnavailable(f"audit store {self._path} is not open")
         await self._committer.submit((record, _row(record)))
 
+    def begin_append(self, record: AuditRecord) -> asyncio.Future[None]:
+        """``append`` with the record queued, and the writer woken, before this returns."""
+        if self._writer is None:
+            raise BackendUnavailable(f"audit store {self._path} is not open")
+        return self._committer.enqueue((record, _row(record)))
+
     async def flush(self) -> None:
         """Wait until every record appended so far was committed (for ``sync=False``)."""
         await self._committer.flush()

@@ -2,13 +2,14 @@
 
 A dispatch answers only after its record is committed and its events appended (group commit keeps that
 cheap). With a shared event log the two writes run side by side (``overlap``: each waits for a round
-trip to its own backend, so a dispatch waits for the slower, not the sum; a subscriber may see an event
-a moment before its record can be read, never a 200 without both), or, when both live in one PostgreSQL
-database, in one statement (``joint``: one commit for both). If the audit store fails *after* a provider
-was called, the action has taken effect: the record goes to the spool and the dispatch still answers
-200 (features.md §11 "Write failures"). Stream events get the same treatment: an append the event log
-refuses goes to the event spool, in order, and is appended once the log answers; without a spool the
-failure propagates (503), so a 200 never hides a lost event."""
+trip to its own backend, so a dispatch waits for the slower, not the sum, and the audit commit, the
+slower, is sent first; a subscriber may see an event a moment before its record can be read, never a 200
+without both), or, when both live in one PostgreSQL database, in one statement (``joint``: one commit
+for both). If the audit store fails *after* a provider was called, the action has taken effect: the
+record goes to the spool and the dispatch still answers 200 (features.md §11 "Write failures"). Stream
+events get the same treatment: an append the event log refuses goes to the event spool, in order, and is
+appended once the log answers; without a spool the failure propagates (503), so a 200 never hides a lost
+event."""
 
 from __future__ import annotations
 
@@ -218,15 +219,34 @@ class Recorder:
             spooled = await self._write(audit, record)
             await self._append_events(events)
             return spooled
-        # One task, for the faster write: the audit commit, the slower, starts in this one right away.
-        appending = asyncio.ensure_future(self._append_events(events))
+        # The audit commit, the slower write, goes out first: queued now, sent by its writer during the
+        # one suspension below, before this task sends the append (the faster) and waits for both.
         try:
-            spooled = await self._write(audit, record)
-        except BaseException:
-            appending.cancel()  # only a cancellation gets here: _write spools what the store refuses
+            committing: asyncio.Future[None] | None = audit.begin_append(record)
+        except BackendUnavailable:
+            committing = None
+        try:
+            await asyncio.sleep(0)
+            await self._append_events(events)
+        except BackendUnavailable:
+            await self._settle(committing, record)  # a refused append answers 503 once the record is stored
             raise
-        await appending  # a refused append answers 503 only now, once the record is stored
-        return spooled
+        except BaseException:
+            if committing is not None:
+                committing.cancel()  # a cancelled dispatch stops waiting; the queued record is still written
+            raise
+        return await self._settle(committing, record)
+
+    async def _settle(self, committing: asyncio.Future[None] | None, record: AuditRecord) -> bool:
+        """Wait for a begun audit write; True when the store refused it and the spool took the record."""
+        if committing is not None:
+            try:
+                await committing
+            except BackendUnavailable:
+                pass
+            else:
+                return False
+        return await self._spool_record(record)
 
     async def _write_joint(self, joint: JointWrite, record: AuditRecord, events: list[StreamEvent]) -> bool:
         """One transaction for both; when it fails, each goes where its own failed write would."""
