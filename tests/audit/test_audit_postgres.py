@@ -200,3 +200,18 @@ async def test_sync_false_spools_what_it_cannot_write_at_close(proxy: TcpProxy, 
         await store.append(record)
     await store.close()
     assert len(spool.path.read_bytes().splitlines()) == 3
+
+
+async def test_a_commit_whose_answer_was_lost_is_retried_without_a_duplicate_error(proxy: TcpProxy) -> None:
+    """The first attempt goes out without ON CONFLICT; the retry on a fresh connection must skip the
+    record the lost attempt committed, not fail on it."""
+    store = await _through(proxy)
+    try:
+        first, second = make_record(0), make_record(1)
+        await store.append(first)
+        proxy.lose_next_answer()
+        await store.append(second)
+        page = await store.query(AuditQuery())
+        assert sorted(record.id for record in page.records) == sorted([first.id, second.id])
+    finally:
+        await store.close()

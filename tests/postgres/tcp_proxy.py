@@ -39,6 +39,8 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._losing = False
+        self._answerless: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
@@ -60,6 +62,11 @@ class TcpProxy:
     def sever_open_connections(self) -> None:
         self._severed.update(self._open)
 
+    def lose_next_answer(self) -> None:
+        """The next client to send something never hears the answer: the server's reply is dropped and
+        the connection cut (a statement that ran, and for an INSERT outside a transaction committed)."""
+        self._losing = True
+
     def pause(self) -> None:
         self._flowing.clear()
 
@@ -79,8 +86,8 @@ class TcpProxy:
         self._writers.update((client_writer, upstream_writer))
         self._open.add(client_writer)
         pipes = [
-            asyncio.create_task(self._pipe(client_reader, upstream_writer, client_writer)),
-            asyncio.create_task(self._pipe(upstream_reader, client_writer)),
+            asyncio.create_task(self._pipe(client_reader, upstream_writer, client_writer, upstream=True)),
+            asyncio.create_task(self._pipe(upstream_reader, client_writer, client_writer, upstream=False)),
         ]
         self._pipes.update(pipes)
         try:
@@ -100,13 +107,21 @@ class TcpProxy:
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        client: asyncio.StreamWriter | None = None,
+        client: asyncio.StreamWriter,
+        *,
+        upstream: bool,
     ) -> None:
-        """Copy one direction; ``client`` is set on the client-to-server direction of a connection."""
+        """Copy one direction (``upstream``: client to server) of ``client``'s connection."""
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
-                if client in self._severed:
+                if upstream and client in self._severed:
                     return  # the handler aborts both sides, without forwarding what the client sent
+                if upstream and self._losing:
+                    self._losing = False
+                    self._answerless.add(client)
+                if not upstream and client in self._answerless:
+                    self._answerless.discard(client)
+                    return  # likewise, without forwarding the server's answer
                 await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()

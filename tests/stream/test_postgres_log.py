@@ -70,7 +70,7 @@ async def test_an_append_that_commits_late_is_never_skipped(site: LogSite, clock
         transaction = conn.transaction()
         await transaction.start()
         # Exactly what an append runs, inside a transaction that stays open: it holds the lock.
-        sql, key, channel = writer._sql.append, writer._lock_key, writer._channel
+        sql, key, channel = writer._sql.append.skip, writer._lock_key, writer._channel
         await conn.execute(sql, key, [slow[0].id], [encode_data(slow[0])], clock.now(), channel)
         racing = asyncio.create_task(writer.append(fast))
         await asyncio.sleep(0.3)  # time enough for the fast append to commit, were it not held back
@@ -206,6 +206,24 @@ async def test_an_append_hands_over_its_own_entries_before_it_returns(
     assert seen.items == of(first + second + third)  # and the tail delivers none of them again
 
 
+async def test_an_append_whose_answer_was_lost_is_retried_without_a_duplicate_error(
+    site: LogSite, proxy: TcpProxy, clock: ManualClock
+) -> None:
+    """The first attempt goes out without ON CONFLICT; the retry on a fresh connection must skip the
+    events the lost attempt committed, not fail on them, and deliver each once."""
+    log = await postgres_log(site, url=proxy.url, poll_interval=30.0, watchdog_interval=30.0)
+    seen = Seen(log)
+    first, second = batch(1, clock), batch(2, clock)
+    await log.append(first)
+    await asyncio.sleep(0.1)  # the NOTIFY has come: the next client to send anything is the append
+    proxy.lose_next_answer()
+    await log.append(second)
+    await eventually(lambda: len(seen.items) == 3)
+    await asyncio.sleep(0.3)
+    assert seen.items == of(first + second)
+    assert [entry.event.id for entry in (await log.read_after(None, 10)).entries] == of(first + second)
+
+
 async def test_handed_over_entries_equal_what_a_reader_of_the_log_gets(
     site: LogSite, clock: ManualClock
 ) -> None:
@@ -242,7 +260,7 @@ async def test_appenders_interleaving_on_one_table_keep_one_order_without_gap_or
     async with connection(site.url) as conn:
         transaction = conn.transaction()
         await transaction.start()
-        sql, key, channel = one._sql.append, one._lock_key, one._channel
+        sql, key, channel = one._sql.append.skip, one._lock_key, one._channel
         await conn.execute(sql, key, of(outside), [encode_data(outside[0])], clock.now(), channel)
         racing = [asyncio.create_task(one.append(mine)), asyncio.create_task(two.append(theirs))]
         await asyncio.sleep(0.2)  # both queue on the lock the open transaction holds
@@ -294,7 +312,7 @@ async def test_under_a_stricter_isolation_the_head_is_unknown_and_the_tail_deliv
     seen = Seen(log)
     events = batch(1, clock)
     async with connection(site.url) as conn, conn.transaction(isolation="repeatable_read"):
-        sql, key, channel = log._sql.append, log._lock_key, log._channel
+        sql, key, channel = log._sql.append.skip, log._lock_key, log._channel
         row = await conn.fetchrow(sql, key, of(events), [encode_data(events[0])], clock.now(), channel)
     assert row is not None and row["before"] is None and list(row["ids"]) == [events[0].id.lower()]
     await eventually(lambda: seen.items == of(events), within=1.0)  # the NOTIFY woke the tail

@@ -7,9 +7,11 @@ alone, ``action_id`` (get) and ``expires_at`` (retention) have theirs (``postgre
 
 A batch of the group commit (``tidegate.group_commit``) is one ``INSERT ... SELECT FROM unnest(...)``: one
 statement, so one round trip and one implicit transaction, however many records it holds; a batch of one
-(every sequential dispatch) is a plain ``INSERT ... VALUES``, cheaper to encode and to run. ``ON CONFLICT
-(id) DO NOTHING`` stores a record id once, which also makes a batch safe to retry on a fresh connection.
-Queries and purges take their own pooled connections and never wait for a commit."""
+(every sequential dispatch) is a plain ``INSERT ... VALUES``, cheaper to encode and to run. A record id
+is stored once: a batch first goes out without ``ON CONFLICT (id) DO NOTHING`` (whose speculative
+insertion the server pays per row, for the rare record already stored: a replayed spool, a retry), and
+only a unique violation, or a retry on a fresh connection, sends the statement with it. Queries and
+purges take their own pooled connections and never wait for a commit."""
 
 from __future__ import annotations
 
@@ -94,6 +96,8 @@ class PostgresAuditStore:
         self._table = table
         self._insert = self.insert_sql(1)
         self._insert_one = self.insert_sql(1, single=True)
+        self._insert_new = self.insert_sql(1, skip_stored=False)
+        self._insert_one_new = self.insert_sql(1, single=True, skip_stored=False)
         self._select_action = f"SELECT record FROM {table} WHERE action_id = $1"
         self._get = f"{self._select_action} {_ORDER} LIMIT 1"
         self._purge = (
@@ -117,17 +121,19 @@ class PostgresAuditStore:
         """The URL the store connects with (credentials included: never for messages)."""
         return self._url
 
-    def insert_sql(self, first: int, *, single: bool = False) -> str:
+    def insert_sql(self, first: int, *, single: bool = False, skip_stored: bool = True) -> str:
         """The batch INSERT, its column arrays numbered from ``$first`` (``row`` order), or with
         ``single`` the INSERT of one record taking ``row``'s values themselves. Another statement on the
         same database can embed it (the event log writes a dispatch's record with its events in one
-        transaction)."""
+        transaction). ``skip_stored`` False leaves out ``ON CONFLICT DO NOTHING``: cheaper, for a first
+        attempt that a unique violation sends back to the full statement."""
         columns = ", ".join(name for name, _ in _COLUMNS)
+        skip = " ON CONFLICT DO NOTHING" if skip_stored else ""
         if single:
             values = ", ".join(f"${i}::{kind}" for i, (_, kind) in enumerate(_COLUMNS, start=first))
-            return f"INSERT INTO {self._table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING"
+            return f"INSERT INTO {self._table} ({columns}) VALUES ({values}){skip}"
         arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(_COLUMNS, start=first))
-        return f"INSERT INTO {self._table} ({columns}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+        return f"INSERT INTO {self._table} ({columns}) SELECT * FROM unnest({arrays}){skip}"
 
     @staticmethod
     def row(record: AuditRecord) -> tuple[object, ...]:
@@ -236,10 +242,11 @@ class PostgresAuditStore:
     async def _write_batch(self, batch: list[_Queued]) -> None:
         """One statement for the whole batch (called by the group commit)."""
         if len(batch) == 1:
-            await self._pool.execute(self._insert_one, batch[0][1], idempotent=True)
+            row = batch[0][1]
+            await self._pool.execute(self._insert_one, row, idempotent=True, optimistic=self._insert_one_new)
             return
         columns = [list(values) for values in zip(*(row for _, row in batch), strict=True)]
-        await self._pool.execute(self._insert, columns, idempotent=True)
+        await self._pool.execute(self._insert, columns, idempotent=True, optimistic=self._insert_new)
 
     async def _spool_unwritten(self, batch: list[_Queued]) -> None:
         if self._spool is None:

@@ -151,24 +151,33 @@ class PgPool:
         except _UNAVAILABLE as exc:
             raise self.unavailable(exc) from exc
 
-    async def execute(self, sql: str, args: Sequence[object], *, idempotent: bool = False) -> str:
+    async def execute(
+        self, sql: str, args: Sequence[object], *, idempotent: bool = False, optimistic: str | None = None
+    ) -> str:
         """``run`` of one ``execute(sql, *args)``, for hot paths (the audit INSERT of every dispatch).
 
         On a connection kept at hand its one await is bounded by asyncpg's statement timeout, which
         costs less CPU than an ``asyncio.timeout`` and its task bookkeeping; otherwise (a connection to
-        acquire, or a lost one to retry) it is ``run``, with everything ``run`` guarantees."""
+        acquire, or a lost one to retry) it is ``run``, with everything ``run`` guarantees.
+
+        ``optimistic``: ``sql`` without the clause that skips rows already stored (``ON CONFLICT DO
+        NOTHING`` costs the server a speculative insertion per row), tried first on a kept connection;
+        ``sql`` runs instead after a unique violation, and on every retry (the lost attempt may have
+        committed)."""
         pool = self._pool
         ready = self._ready
         if pool is None or not ready or not _usable(ready[-1][0]):
             return await self.run(partial(_execute, sql, args), idempotent=idempotent)
         conn = ready.pop()[0]
         try:
-            result: str = await conn.execute(sql, *args, timeout=self._timeout)
+            result: str = await conn.execute(optimistic or sql, *args, timeout=self._timeout)
         except BaseException as exc:
             if not _leaves_connection_usable(exc):
                 with contextlib.suppress(asyncpg.InterfaceError):
                     conn.terminate()
             await self._release(pool, conn)
+            if optimistic is not None and isinstance(exc, asyncpg.UniqueViolationError):
+                return await self.run(partial(_execute, sql, args), idempotent=idempotent)
             if idempotent and isinstance(exc, _LOST) and not isinstance(exc, (TimeoutError, *_REFUSED)):
                 log.info("%s: connection lost, retrying on a fresh one", self._what)
                 return await self.run(partial(_execute, sql, args), idempotent=True)

@@ -34,6 +34,8 @@ retention ever deleted).
 - **Retention** (every ``trim_interval`` s, by each instance; cheap and idempotent): delete every row
   up to the newest one beyond the count bound or older than the age bound, and record that position.
 - **Idempotent appends**: an event id already stored is skipped (a replayed spool appends it once).
+  The statement first goes out without ``ON CONFLICT`` (a speculative insertion per row, paid for
+  the rare repeat); a unique violation, or a retry after a lost connection, runs it with.
 - **Companion rows**: when the audit trail lives in the same database, ``append_with`` writes a
   dispatch's audit record in its events' statement (``accompany``): one commit, so one durable-write wait,
   for both, and the record commits exactly when its events do."""
@@ -45,6 +47,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -231,15 +234,20 @@ class PostgresEventLog:
         data = [blob for batch, _, _ in items for _, blob in batch]
         rows = [row for _, row, _ in items if row is not None]
         now = self._now()
-        sql = self._sql.append
+        forms = self._sql.append
         values: list[object] = [list(column) for column in zip(*rows, strict=True)]
         if len(rows) == 1 and self._sql.joint_one is not None:  # set with joint (append_with checks)
-            sql, values = self._sql.joint_one, list(rows[0])
+            forms, values = self._sql.joint_one, list(rows[0])
         elif rows and self._sql.joint is not None:
-            sql = self._sql.joint
+            forms = self._sql.joint
+        args = (self._lock_key, ids, data, now, self._channel, *values)
 
         async def insert(conn: Connection) -> asyncpg.Record | None:
-            return await conn.fetchrow(sql, self._lock_key, ids, data, now, self._channel, *values)
+            # Without ON CONFLICT first; a unique violation (an event already stored: a replayed spool,
+            # or a retry whose lost attempt had committed) runs the form that skips stored rows.
+            with contextlib.suppress(asyncpg.UniqueViolationError):
+                return await conn.fetchrow(forms.new, *args)
+            return await conn.fetchrow(forms.skip, *args)
 
         self._writing += 1
         try:
@@ -426,9 +434,13 @@ class PostgresEventLog:
 
 
 class _Statements:
+    """The log's SQL. Each append statement comes in two forms: ``skip`` (rows already stored are
+    skipped: ``ON CONFLICT DO NOTHING``) and ``new`` (without it; cheaper for the server, and a unique
+    violation means the skipping form must run)."""
+
     def __init__(self, names: TableNames) -> None:
-        self.joint: str | None = None  # ``append`` with a companion INSERT (``accompany``)
-        self.joint_one: str | None = None  # the same for exactly one companion row
+        self.joint: _Forms | None = None  # ``append`` with a companion INSERT (``accompany``)
+        self.joint_one: _Forms | None = None  # the same for exactly one companion row
         events, meta = names.table("events"), names.table("events_meta")
         self.head = (
             f"SELECT greatest(trimmed_through, (SELECT coalesce(max(position), 0) FROM {events})) AS head"
@@ -444,8 +456,7 @@ added AS (
     INSERT INTO {events} (event_id, created_at, event)
     SELECT u.event_id, $4, u.event
     FROM locked, unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS u(event_id, event, n)
-    ORDER BY u.n
-    ON CONFLICT (event_id) DO NOTHING
+    ORDER BY u.n{{skip}}
     RETURNING position, event_id
 )"""
         self._append_result = """
@@ -453,7 +464,7 @@ SELECT pg_notify($5, coalesce(greatest(l.before, (SELECT max(position) FROM adde
     l.before, ARRAY(SELECT position FROM added ORDER BY position) AS positions,
     ARRAY(SELECT event_id FROM added ORDER BY position) AS ids
 FROM locked l"""
-        self.append = self._append_head + self._append_result
+        self.append = self._forms(lambda skip: "")
         rows_after = (
             f"LEFT JOIN LATERAL (SELECT position, event FROM {events} WHERE position > {{start}}"
             " ORDER BY position LIMIT $2) e ON true ORDER BY e.position"
@@ -483,8 +494,22 @@ SELECT count(*) AS deleted FROM gone"""
 
     def accompany(self, insert: Callable[..., str]) -> None:
         # A data-modifying WITH runs to completion whether or not the outer query reads it.
-        self.joint = f"{self._append_head},\njoint AS ({insert(6)}){self._append_result}"
-        self.joint_one = f"{self._append_head},\njoint AS ({insert(6, single=True)}){self._append_result}"
+        self.joint = self._forms(lambda skip: f",\njoint AS ({insert(6, skip_stored=skip)})")
+        self.joint_one = self._forms(lambda skip: f",\njoint AS ({insert(6, single=True, skip_stored=skip)})")
+
+    def _forms(self, companion: Callable[[bool], str]) -> _Forms:
+        def form(skip: bool) -> str:
+            clause = "\n    ON CONFLICT (event_id) DO NOTHING" if skip else ""
+            head = self._append_head.replace("{skip}", clause)
+            return f"{head}{companion(skip)}{self._append_result}"
+
+        return _Forms(skip=form(True), new=form(False))
+
+
+@dataclass(frozen=True, slots=True)
+class _Forms:
+    skip: str
+    new: str
 
 
 def _position(entry: Entry) -> Position:
