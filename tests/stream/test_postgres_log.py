@@ -70,7 +70,7 @@ async def test_an_append_that_commits_late_is_never_skipped(site: LogSite, clock
         transaction = conn.transaction()
         await transaction.start()
         # Exactly what an append runs, inside a transaction that stays open: it holds the lock.
-        sql, key, channel = writer._sql.append.skip, writer._lock_key, writer._channel
+        sql, key, channel = writer._sql.append.get(skip=True, notify=True), writer._lock_key, writer._channel
         await conn.execute(sql, key, [slow[0].id], [encode_data(slow[0])], clock.now(), channel)
         racing = asyncio.create_task(writer.append(fast))
         await asyncio.sleep(0.3)  # time enough for the fast append to commit, were it not held back
@@ -224,6 +224,59 @@ async def test_an_append_whose_answer_was_lost_is_retried_without_a_duplicate_er
     assert [entry.event.id for entry in (await log.read_after(None, 10)).entries] == of(first + second)
 
 
+class Notifications:
+    """What a plain LISTEN connection (no Tidegate instance) hears on a log's channel: append heads."""
+
+    def __init__(self) -> None:
+        self.heads: list[str] = []
+        self._conn: asyncpg.Connection[asyncpg.Record] | None = None
+
+    async def listen(self, url: str, channel: str) -> None:
+        self._conn = await asyncpg.connect(url)
+        await self._conn.add_listener(channel, self._heard)
+
+    def _heard(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        if str(payload).isdigit():
+            self.heads.append(str(payload))
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+
+
+async def test_a_lone_instance_appends_without_notify_until_a_peer_joins(
+    site: LogSite, clock: ManualClock
+) -> None:
+    """Only a peer needs a NOTIFY: a lone instance leaves it out; a newcomer's hello turns it back on
+    (both ways: each tail below waits 30 s between polls, so only a NOTIFY delivers in time); a peer
+    that left is forgotten after three of its watchdog intervals."""
+    quick = {"poll_interval": 30.0, "watchdog_interval": 0.2}
+    first = await postgres_log(site, **quick)
+    heard = Notifications()
+    await heard.listen(site.url, first._channel)
+    try:
+        await asyncio.sleep(0.4)  # past the grace: first knows no peer
+        await first.append(batch(1, clock))
+        await asyncio.sleep(0.2)
+        assert heard.heads == []
+        second = await postgres_log(site, **quick)
+        seen_first, seen_second = Seen(first), Seen(second)
+        await asyncio.sleep(0.4)  # the hello is answered, and second's grace is over
+        from_first, from_second = batch(1, clock), batch(1, clock)
+        await first.append(from_first)
+        await eventually(lambda: seen_second.ids == of(from_first), within=3.0)
+        await second.append(from_second)
+        await eventually(lambda: seen_first.ids == of(from_first + from_second), within=3.0)
+        assert len(heard.heads) == 2
+        await second.close()
+        await asyncio.sleep(0.8)  # three of second's watchdog intervals, and a little more
+        await first.append(batch(1, clock))
+        await asyncio.sleep(0.2)
+        assert len(heard.heads) == 2
+    finally:
+        await heard.close()
+
+
 async def test_handed_over_entries_equal_what_a_reader_of_the_log_gets(
     site: LogSite, clock: ManualClock
 ) -> None:
@@ -260,7 +313,7 @@ async def test_appenders_interleaving_on_one_table_keep_one_order_without_gap_or
     async with connection(site.url) as conn:
         transaction = conn.transaction()
         await transaction.start()
-        sql, key, channel = one._sql.append.skip, one._lock_key, one._channel
+        sql, key, channel = one._sql.append.get(skip=True, notify=True), one._lock_key, one._channel
         await conn.execute(sql, key, of(outside), [encode_data(outside[0])], clock.now(), channel)
         racing = [asyncio.create_task(one.append(mine)), asyncio.create_task(two.append(theirs))]
         await asyncio.sleep(0.2)  # both queue on the lock the open transaction holds
@@ -312,7 +365,7 @@ async def test_under_a_stricter_isolation_the_head_is_unknown_and_the_tail_deliv
     seen = Seen(log)
     events = batch(1, clock)
     async with connection(site.url) as conn, conn.transaction(isolation="repeatable_read"):
-        sql, key, channel = log._sql.append.skip, log._lock_key, log._channel
+        sql, key, channel = log._sql.append.get(skip=True, notify=True), log._lock_key, log._channel
         row = await conn.fetchrow(sql, key, of(events), [encode_data(events[0])], clock.now(), channel)
     assert row is not None and row["before"] is None and list(row["ids"]) == [events[0].id.lower()]
     await eventually(lambda: seen.items == of(events), within=1.0)  # the NOTIFY woke the tail

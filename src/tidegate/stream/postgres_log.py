@@ -31,6 +31,14 @@ retention ever deleted).
   earliest: under a steady stream of appends one read delivers several of them instead of one read
   per append (each costs a query), for at most that much latency; an idle log's first append is read
   at once. While the database is down the task retries with backoff and live streams stay open.
+- **Peers.** A NOTIFY only serves other instances (this one hands its own entries over), and it costs
+  every commit a queue entry and a wake-up of each listening connection: an instance that knows of no
+  peer leaves it out of its appends. Instances announce themselves on
+  the channel (``hello`` once listening, answered with ``here``, then ``here`` with every watchdog ping)
+  and forget a peer not heard from for ``_PEER_LIFETIMES`` of its watchdog intervals. An instance
+  notifies while its listen connection is down, during ``_PEER_GRACE`` after it starts listening, and
+  while it knows a peer; a newcomer's ``hello`` turns its peers' NOTIFYs back on at once (an append
+  racing it is read by the newcomer's next poll).
 - **Retention** (every ``trim_interval`` s, by each instance; cheap and idempotent): delete every row
   up to the newest one beyond the count bound or older than the age bound, and record that position.
 - **Idempotent appends**: an event id already stored is skipped (a replayed spool appends it once).
@@ -46,6 +54,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -79,6 +89,13 @@ _TAIL_BATCH = 512
 _FIRST_RETRY, _MAX_RETRY = 0.05, 2.0
 #: Least time between two reads of the tail when the first delivered rows (see the module docstring).
 _LINGER = 0.005
+#: Presence payloads on the channel: ``tidegate-peer {hello|here} {token} {watchdog interval}``.
+_PEER = "tidegate-peer"
+#: A peer not heard from for this many of its watchdog intervals is gone.
+_PEER_LIFETIMES = 3
+#: Seconds (at most one watchdog interval) after the listen connection opens during which appends notify
+#: whatever the peers are: time for the peers to answer ``hello``.
+_PEER_GRACE = 1.0
 
 
 class PostgresEventLog:
@@ -122,6 +139,10 @@ class PostgresEventLog:
         self._writing = 0  # appends of this process in flight
         self._announced: Position = 0  # the newest head a NOTIFY announced
         self._listen: asyncpg.Connection[asyncpg.Record] | None = None
+        self._listening_since: float | None = None  # monotonic time the listen connection opened
+        self._token = secrets.token_hex(8)  # tells this instance's presence messages from its peers'
+        self._peers: dict[str, float] = {}  # peer token -> monotonic time it is forgotten
+        self._greet = False  # a peer said hello: answer at the tail's next turn
         self._task: asyncio.Task[None] | None = None
         self._down = False
         self._closing = False
@@ -246,9 +267,11 @@ class PostgresEventLog:
             # Without ON CONFLICT first; a unique violation (an event already stored: a replayed spool,
             # or a retry whose lost attempt had committed) runs the form that skips stored rows.
             with contextlib.suppress(asyncpg.UniqueViolationError):
-                return await conn.fetchrow(forms.new, *args)
-            return await conn.fetchrow(forms.skip, *args)
+                return await conn.fetchrow(new, *args)
+            return await conn.fetchrow(skip, *args)
 
+        notify = not self._alone()
+        new, skip = forms.get(skip=False, notify=notify), forms.get(skip=True, notify=notify)
         self._writing += 1
         try:
             # a repeated insert skips the stored ids (and so hands nothing over)
@@ -311,7 +334,7 @@ class PostgresEventLog:
             listen = self._listen
             if listen is not None and listen.is_closed():
                 next_watch = loop.time()  # the listen connection just died: reconnect now
-            if loop.time() >= next_watch:
+            if self._greet or loop.time() >= next_watch:
                 await self._watch()
                 next_watch = loop.time() + self._watchdog_interval
             linger = read_more_at - loop.time()
@@ -374,12 +397,14 @@ class PostgresEventLog:
     # -- the LISTEN connection and its watchdog ----------------------------------------------------
 
     async def _watch(self) -> None:
-        """Check the listen connection answers; replace it when it does not. Never raises."""
+        """Check the listen connection answers (its ping is this instance's ``here``); replace it when it
+        does not. Never raises."""
+        self._greet = False
         listen = self._listen
         if listen is not None and not listen.is_closed():
             try:
                 async with asyncio.timeout(self._timeout):
-                    await listen.fetchval("SELECT 1")
+                    await self._announce(listen, "here")
                 return
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.info("%s: the listen connection stopped answering; reconnecting", self._where)
@@ -396,6 +421,7 @@ class PostgresEventLog:
                     server_settings={"application_name": "tidegate-events-listen"},
                 )
                 await conn.add_listener(self._channel, self._notified)
+                await self._announce(conn, "hello")
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.debug("%s: cannot listen yet (%s); polling", self._where, type(exc).__name__)
             if conn is not None:
@@ -403,10 +429,12 @@ class PostgresEventLog:
             return
         conn.add_termination_listener(self._listen_lost)
         self._listen = conn
+        self._listening_since = time.monotonic()
         self._wake.set()  # NOTIFYs sent while nobody listened are gone: read now
 
     async def _drop_listen_connection(self) -> None:
         listen, self._listen = self._listen, None
+        self._listening_since = None
         if listen is None or listen.is_closed():
             return
         try:
@@ -415,12 +443,47 @@ class PostgresEventLog:
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             listen.terminate()
 
+    async def _announce(self, conn: asyncpg.Connection[asyncpg.Record], kind: str) -> None:
+        payload = f"{_PEER} {kind} {self._token} {self._watchdog_interval}"
+        await conn.execute("SELECT pg_notify($1, $2)", self._channel, payload)
+
+    def _alone(self) -> bool:
+        """True when appends may leave out their NOTIFY: listening, past the grace, no peer known."""
+        since = self._listening_since
+        if since is None:
+            return False
+        now = time.monotonic()
+        if now - since < min(_PEER_GRACE, self._watchdog_interval):
+            return False
+        peers = self._peers
+        if peers:
+            for token in [token for token, until in peers.items() if until <= now]:
+                del peers[token]
+        return not peers
+
+    def _greeted(self, message: list[str]) -> None:
+        """A presence message (``_PEER`` payload, split): remember the peer; answer a hello."""
+        if len(message) != 4 or message[1] not in ("hello", "here") or message[2] == self._token:
+            return
+        try:
+            interval = float(message[3])
+        except ValueError:
+            return
+        self._peers[message[2]] = time.monotonic() + _PEER_LIFETIMES * max(interval, 0.0)
+        if message[1] == "hello":
+            self._greet = True
+            self._wake.set()
+
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
         """Wake the tail for a head beyond the delivered position (any other payload: always); while
-        this process appends, its hand-over decides (``_write``)."""
+        this process appends, its hand-over decides (``_write``). Presence messages go to ``_greeted``."""
+        text = str(payload)
         try:
-            head = int(str(payload))
+            head = int(text)
         except ValueError:
+            if text.startswith(_PEER):
+                self._greeted(text.split(" "))
+                return
             self._wake.set()
             return
         if head <= self._delivered:
@@ -434,9 +497,7 @@ class PostgresEventLog:
 
 
 class _Statements:
-    """The log's SQL. Each append statement comes in two forms: ``skip`` (rows already stored are
-    skipped: ``ON CONFLICT DO NOTHING``) and ``new`` (without it; cheaper for the server, and a unique
-    violation means the skipping form must run)."""
+    """The log's SQL; each append statement in its four forms (``_Forms``)."""
 
     def __init__(self, names: TableNames) -> None:
         self.joint: _Forms | None = None  # ``append`` with a companion INSERT (``accompany``)
@@ -460,7 +521,7 @@ added AS (
     RETURNING position, event_id
 )"""
         self._append_result = """
-SELECT pg_notify($5, coalesce(greatest(l.before, (SELECT max(position) FROM added))::text, '')),
+SELECT {notify},
     l.before, ARRAY(SELECT position FROM added ORDER BY position) AS positions,
     ARRAY(SELECT event_id FROM added ORDER BY position) AS ids
 FROM locked l"""
@@ -498,18 +559,30 @@ SELECT count(*) AS deleted FROM gone"""
         self.joint_one = self._forms(lambda skip: f",\njoint AS ({insert(6, single=True, skip_stored=skip)})")
 
     def _forms(self, companion: Callable[[bool], str]) -> _Forms:
-        def form(skip: bool) -> str:
+        def form(skip: bool, notify: bool) -> str:
             clause = "\n    ON CONFLICT (event_id) DO NOTHING" if skip else ""
             head = self._append_head.replace("{skip}", clause)
-            return f"{head}{companion(skip)}{self._append_result}"
+            # Without the NOTIFY, $5 (the channel) is still read, so that every form takes one argument list.
+            result = self._append_result.replace("{notify}", _NOTIFY if notify else "$5::text AS channel")
+            return f"{head}{companion(skip)}{result}"
 
-        return _Forms(skip=form(True), new=form(False))
+        both = (False, True)
+        return _Forms({(skip, notify): form(skip, notify) for skip in both for notify in both})
+
+
+_NOTIFY = "pg_notify($5, coalesce(greatest(l.before, (SELECT max(position) FROM added))::text, ''))"
 
 
 @dataclass(frozen=True, slots=True)
 class _Forms:
-    skip: str
-    new: str
+    """An append statement in each form: ``skip`` (rows already stored are skipped: ``ON CONFLICT DO
+    NOTHING``) or new (without it; cheaper, and a unique violation means the skipping form must run),
+    each with or without the NOTIFY."""
+
+    texts: dict[tuple[bool, bool], str]
+
+    def get(self, *, skip: bool, notify: bool) -> str:
+        return self.texts[skip, notify]
 
 
 def _position(entry: Entry) -> Position:
