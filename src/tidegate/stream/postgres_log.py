@@ -33,9 +33,9 @@ retention ever deleted).
   at once. While the database is down the task retries with backoff and live streams stay open.
 - **Peers.** A NOTIFY only serves other instances (this one hands its own entries over), and it costs
   every commit a queue entry and a wake-up of each listening connection: an instance that knows of no
-  peer leaves it out of its appends. Instances announce themselves on
-  the channel (``hello`` once listening, answered with ``here``, then ``here`` with every watchdog ping)
-  and forget a peer not heard from for ``_PEER_LIFETIMES`` of its watchdog intervals. An instance
+  peer leaves it out of its appends. Instances announce themselves on the channel (``hello`` once
+  listening, answered with ``here``, then ``here`` with every watchdog ping) and forget a peer not
+  heard from for ``_PEER_LIFETIMES`` of its watchdog intervals. An instance
   notifies while its listen connection is down, during ``_PEER_GRACE`` after it starts listening, and
   while it knows a peer; a newcomer's ``hello`` turns its peers' NOTIFYs back on at once (an append
   racing it is read by the newcomer's next poll).
@@ -478,12 +478,12 @@ class PostgresEventLog:
         """Wake the tail for a head beyond the delivered position (any other payload: always); while
         this process appends, its hand-over decides (``_write``). Presence messages go to ``_greeted``."""
         text = str(payload)
+        if text.startswith(_PEER):
+            self._greeted(text.split(" "))
+            return
         try:
             head = int(text)
         except ValueError:
-            if text.startswith(_PEER):
-                self._greeted(text.split(" "))
-                return
             self._wake.set()
             return
         if head <= self._delivered:
